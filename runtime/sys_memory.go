@@ -1,0 +1,288 @@
+package runtime
+
+// Memory syscalls: all emulated on the guest's address space. Page tables are
+// fixed (identity, read-write-execute), so protections are recorded but not
+// enforced by the MMU; see docs/syscalls.md.
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+func init() {
+	register(unix.SYS_BRK, sysBrk)
+	register(unix.SYS_MMAP, sysMmap)
+	register(unix.SYS_MUNMAP, sysMunmap)
+	register(unix.SYS_MPROTECT, sysMprotect)
+	register(unix.SYS_MREMAP, sysMremap)
+	register(unix.SYS_MADVISE, sysMadvise)
+	register(unix.SYS_MINCORE, sysMincore)
+	register(unix.SYS_MLOCK, sysNop)
+	register(unix.SYS_MUNLOCK, sysNop)
+	register(unix.SYS_MLOCKALL, sysNop)
+	register(unix.SYS_MUNLOCKALL, sysNop)
+	register(unix.SYS_MSYNC, sysMsync)
+}
+
+func hostPtr(mem *guestMemory, addr uint64) unsafe.Pointer {
+	return unsafe.Add(unsafe.Pointer(unsafe.SliceData(mem.host)), addr)
+}
+
+func sysNop(t *thread, a args) uint64 { return 0 }
+
+func sysBrk(t *thread, a args) uint64 {
+	as := t.p.as
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	want := a[0]
+	if want < as.brkStart || want >= as.mmapTop {
+		return as.brk
+	}
+	oldEnd, newEnd := alignUp(as.brk, pageSize), alignUp(want, pageSize)
+	switch {
+	case newEnd > oldEnd:
+		if as.overlaps(oldEnd, newEnd) || as.mem.commit(oldEnd, newEnd-oldEnd) != nil {
+			return as.brk
+		}
+	case newEnd < oldEnd:
+		as.resetHost(newEnd, oldEnd) // freed heap reads as zeros when it grows back
+	}
+	as.brk = want
+	return want
+}
+
+// Flags the guest may pass to mmap that km understands.
+const (
+	mapShared         = unix.MAP_SHARED
+	mapPrivate        = unix.MAP_PRIVATE
+	mapSharedValidate = 0x3
+	mapFixed          = unix.MAP_FIXED
+	mapAnonymous      = unix.MAP_ANONYMOUS
+	map32Bit          = unix.MAP_32BIT
+	mapFixedNoreplace = 0x100000
+	mapTypeMask       = 0xf
+)
+
+func sysMmap(t *thread, a args) uint64 {
+	addr, length, prot, flags, fd, off := a[0], a[1], int(a[2]), int(a[3]), int32(a[4]), a[5]
+	if length == 0 || off&pageMask != 0 || addr&pageMask != 0 && flags&(mapFixed|mapFixedNoreplace) != 0 {
+		return neg(unix.EINVAL)
+	}
+	switch flags & mapTypeMask {
+	case mapShared, mapPrivate, mapSharedValidate:
+	default:
+		return neg(unix.EINVAL)
+	}
+	n := alignUp(length, pageSize)
+	if n < length || n > t.p.mem.size {
+		return neg(unix.ENOMEM)
+	}
+	as := t.p.as
+	as.mu.Lock()
+	defer as.mu.Unlock()
+
+	var start uint64
+	switch {
+	case flags&(mapFixed|mapFixedNoreplace) != 0:
+		if addr < pageSize || addr+n > t.p.mem.size || addr+n < addr {
+			return neg(unix.ENOMEM)
+		}
+		if flags&mapFixed == 0 && as.overlaps(addr, addr+n) {
+			return neg(unix.EEXIST)
+		}
+		start = addr
+	default:
+		hint := alignDown(addr, pageSize)
+		if hint >= pageSize && hint+n <= as.mmapTop && hint+n > hint && hint >= alignUp(as.brk, pageSize) && !as.overlaps(hint, hint+n) {
+			start = hint
+		} else {
+			below := as.mmapTop
+			if flags&map32Bit != 0 {
+				below = min(below, 2<<30)
+			}
+			if start = as.findFree(n, below); start == 0 {
+				return neg(unix.ENOMEM)
+			}
+		}
+	}
+
+	m := mapping{start: start, end: start + n, prot: prot, flags: flags}
+	if flags&mapAnonymous == 0 {
+		hostFD, err := t.p.files.host(fd)
+		if err != nil {
+			return neg(unix.EBADF)
+		}
+		hostProt := unix.PROT_READ | unix.PROT_WRITE // private: writes stay in the copy
+		hostFlags := unix.MAP_PRIVATE
+		if flags&mapTypeMask != mapPrivate {
+			hostFlags = unix.MAP_SHARED
+			hostProt = prot & (unix.PROT_READ | unix.PROT_WRITE)
+		}
+		if flags&mapFixed != 0 {
+			as.unmap(start, start+n)
+		}
+		if _, err := unix.MmapPtr(hostFD, int64(off), hostPtr(t.p.mem, start), uintptr(n), hostProt|unix.PROT_READ,
+			hostFlags|unix.MAP_FIXED); err != nil {
+			as.resetHost(start, start+n)
+			return errno(err)
+		}
+		m.fileBacked, m.offset, m.name = true, off, t.p.files.name(fd)
+	} else if flags&mapFixed != 0 {
+		as.unmap(start, start+n)
+	}
+	if err := t.p.mem.commit(start, n); err != nil {
+		as.resetHost(start, start+n)
+		return neg(unix.ENOMEM)
+	}
+	as.insert(m)
+	return start
+}
+
+func sysMunmap(t *thread, a args) uint64 {
+	addr, length := a[0], alignUp(a[1], pageSize)
+	if addr&pageMask != 0 || length == 0 || addr+length < addr {
+		return neg(unix.EINVAL)
+	}
+	if addr >= t.p.mem.size {
+		return 0
+	}
+	as := t.p.as
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return neg(as.unmap(addr, min(addr+length, t.p.mem.size)))
+}
+
+func sysMprotect(t *thread, a args) uint64 {
+	addr, length, prot := a[0], alignUp(a[1], pageSize), int(a[2])
+	if addr&pageMask != 0 || addr+length < addr {
+		return neg(unix.EINVAL)
+	}
+	as := t.p.as
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	if !as.covered(addr, addr+length) {
+		if addr >= as.brkStart && addr+length <= alignUp(as.brk, pageSize) {
+			return 0
+		}
+		return neg(unix.ENOMEM)
+	}
+	for i := range as.maps {
+		m := &as.maps[i]
+		if m.start >= addr && m.end <= addr+length {
+			m.prot = prot
+		}
+	}
+	return 0
+}
+
+func sysMremap(t *thread, a args) uint64 {
+	old, oldLen, newLen, flags, newAddr := a[0], alignUp(a[1], pageSize), alignUp(a[2], pageSize), int(a[3]), a[4]
+	if old&pageMask != 0 || newLen == 0 || flags&^(unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED) != 0 {
+		return neg(unix.EINVAL)
+	}
+	if flags&unix.MREMAP_FIXED != 0 && (flags&unix.MREMAP_MAYMOVE == 0 || newAddr&pageMask != 0) {
+		return neg(unix.EINVAL)
+	}
+	as := t.p.as
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	i := as.find(old)
+	if i < 0 || old+oldLen > as.maps[i].end || oldLen == 0 {
+		return neg(unix.EFAULT)
+	}
+	m := as.maps[i]
+	if flags&unix.MREMAP_FIXED == 0 {
+		if newLen <= oldLen {
+			as.unmap(old+newLen, old+oldLen)
+			return old
+		}
+		// Grow in place when it is the mapping's tail and the pages after it are free.
+		if old+oldLen == m.end && old+newLen <= as.mmapTop && old+newLen > old && !as.overlaps(old+oldLen, old+newLen) &&
+			t.p.mem.commit(old, newLen) == nil {
+			as.maps[i].end = old + newLen
+			return old
+		}
+		if flags&unix.MREMAP_MAYMOVE == 0 {
+			return neg(unix.ENOMEM)
+		}
+		if newAddr = as.findFree(newLen, as.mmapTop); newAddr == 0 {
+			return neg(unix.ENOMEM)
+		}
+	} else {
+		if newAddr < pageSize || newAddr+newLen > t.p.mem.size || newAddr < old+oldLen && old < newAddr+newLen {
+			return neg(unix.EINVAL)
+		}
+		as.unmap(newAddr, newAddr+newLen)
+	}
+	if err := t.p.mem.commit(newAddr, newLen); err != nil {
+		return neg(unix.ENOMEM)
+	}
+	// Move the host pages (no copy), then refill the hole the move left.
+	moved := min(oldLen, newLen)
+	if _, _, e := unix.Syscall6(unix.SYS_MREMAP, uintptr(hostPtr(t.p.mem, old)), uintptr(moved), uintptr(moved),
+		unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, uintptr(hostPtr(t.p.mem, newAddr)), 0); e != 0 {
+		return neg(e)
+	}
+	as.resetHost(old, old+moved)
+	nm := m
+	nm.start, nm.end = newAddr, newAddr+newLen
+	nm.offset += old - m.start
+	as.unmap(old, old+oldLen) // the host range is already fresh; this fixes the bookkeeping
+	if newLen > moved {
+		as.resetHost(newAddr+moved, newAddr+newLen)
+	}
+	as.insert(nm)
+	return newAddr
+}
+
+func sysMadvise(t *thread, a args) uint64 {
+	addr, length, advice := a[0], alignUp(a[1], pageSize), int(a[2])
+	if addr&pageMask != 0 || addr+length < addr {
+		return neg(unix.EINVAL)
+	}
+	if length == 0 {
+		return 0
+	}
+	if _, err := t.p.mem.slice(addr, length); err != nil {
+		return neg(unix.ENOMEM)
+	}
+	switch advice {
+	case unix.MADV_DONTNEED, unix.MADV_FREE, unix.MADV_REMOVE, unix.MADV_WILLNEED, unix.MADV_COLD, unix.MADV_PAGEOUT,
+		unix.MADV_HUGEPAGE, unix.MADV_NOHUGEPAGE, unix.MADV_SEQUENTIAL, unix.MADV_RANDOM, unix.MADV_NORMAL:
+		// These act on the host pages exactly as they would on the guest's.
+		_, _, e := unix.Syscall(unix.SYS_MADVISE, uintptr(hostPtr(t.p.mem, addr)), uintptr(length), uintptr(advice))
+		if e == unix.EINVAL && advice != unix.MADV_DONTNEED {
+			return 0 // advisory only
+		}
+		return result(0, e)
+	case unix.MADV_DONTFORK, unix.MADV_DOFORK, unix.MADV_DONTDUMP, unix.MADV_DODUMP, unix.MADV_MERGEABLE, unix.MADV_UNMERGEABLE:
+		return 0
+	}
+	return neg(unix.EINVAL)
+}
+
+func sysMincore(t *thread, a args) uint64 {
+	addr, length, vec := a[0], alignUp(a[1], pageSize), a[2]
+	if addr&pageMask != 0 {
+		return neg(unix.EINVAL)
+	}
+	if _, err := t.p.mem.slice(addr, length); err != nil {
+		return neg(unix.ENOMEM)
+	}
+	out, err := t.p.mem.slice(vec, length/pageSize)
+	if err != nil {
+		return neg(unix.EFAULT)
+	}
+	_, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(hostPtr(t.p.mem, addr)), uintptr(length), uintptr(unsafe.Pointer(unsafe.SliceData(out))))
+	return result(0, e)
+}
+
+func sysMsync(t *thread, a args) uint64 {
+	addr, length := a[0], alignUp(a[1], pageSize)
+	if _, err := t.p.mem.slice(addr, length); err != nil {
+		return neg(unix.ENOMEM)
+	}
+	_, _, e := unix.Syscall(unix.SYS_MSYNC, uintptr(hostPtr(t.p.mem, addr)), uintptr(length), uintptr(a[2]))
+	return result(0, e)
+}

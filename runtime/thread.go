@@ -1,0 +1,272 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	goruntime "runtime"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kmvm/km/kvm"
+)
+
+// thread is one guest thread: a vCPU driven by one locked OS thread.
+type thread struct {
+	p    *process
+	id   int // vCPU id, also the index of its TSS and exception stack
+	tid  int // guest thread id
+	vcpu *kvm.VCPU
+	run  *kvm.Run
+	regs *kvm.Regs // the sync-register copy in the kvm_run page
+
+	clearChildTID uint64
+	sigmask       uint64 // blocked signals
+	pending       uint64 // signals sent to this thread, not yet acted on
+	altstack      stackT
+
+	// set by handlers that change how the thread resumes
+	exitThread      bool // the thread is gone (exit, exit_group, fatal signal)
+	forceFullReturn bool // return by rewriting the user state even on hardware KVM
+	sregsValid      bool // run.S.Sregs holds this exit's special registers
+	sregsDirty      bool // a handler changed them: write them back on entry
+}
+
+// sregs returns the special registers, fetched on first use after an exit
+// (most exits need none, so they are not synced on every exit).
+func (t *thread) sregs() *kvm.Sregs {
+	if !t.sregsValid {
+		if err := t.vcpu.GetSregs(&t.run.S.Sregs); err != nil {
+			t.p.report("KVM_GET_SREGS: %v", err)
+		}
+		t.sregsValid = true
+	}
+	return &t.run.S.Sregs
+}
+
+func sliceAddr(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
+
+// threadStart is the initial CPU state of a new thread.
+type threadStart struct {
+	regs   kvm.Regs
+	fsBase uint64
+	tid    int // 0: allocate (the main thread gets the pid)
+	// ready receives nil once the thread exists, or why it could not.
+	ready chan<- error
+}
+
+// startThread starts the main thread.
+func (p *process) startThread(regs kvm.Regs) {
+	ready, started, release := make(chan error, 1), make(chan *thread, 1), make(chan struct{})
+	close(release)
+	p.spawnThread(threadStart{regs: regs, tid: p.pid, ready: ready}, started, release)
+	if err := <-ready; err != nil {
+		p.report("cannot start the guest: %v", err)
+		p.exit(ExitStatus{Signal: unix.SIGKILL})
+	}
+}
+
+// lockThread binds the calling goroutine to its OS thread for good: a vCPU
+// must always run on one thread, and when the goroutine ends Go retires the
+// thread with it.
+func lockThread() { goruntime.LockOSThread() }
+
+func (p *process) newThread(st threadStart) (*thread, error) {
+	p.threadsMu.Lock()
+	id := p.nextVCPU
+	p.nextVCPU++
+	p.threadsMu.Unlock()
+	if id >= maxVCPUs {
+		return nil, unix.EAGAIN
+	}
+	vcpu, err := p.vm.CreateVCPU(id)
+	if err != nil {
+		return nil, err
+	}
+	t := &thread{p: p, id: id, vcpu: vcpu, run: vcpu.Run(), tid: st.tid}
+	t.regs = &t.run.S.Regs
+	if t.tid == 0 {
+		t.tid = unix.Gettid()
+	}
+	if err := t.setup(st); err != nil {
+		vcpu.Close()
+		return nil, err
+	}
+	p.threadsMu.Lock()
+	p.threads[t.tid] = t
+	p.threadsMu.Unlock()
+	return t, nil
+}
+
+// setup puts the vCPU in 64-bit mode at CPL3 with the Linux user ABI.
+func (t *thread) setup(st threadStart) error {
+	p, c := t.p, t.vcpu
+	// CPUID first: KVM validates CR4 bits in SET_SREGS against it.
+	if err := c.SetCPUID(p.cpuid); err != nil {
+		return err
+	}
+	writeTSS(p.sysMem, t.id)
+	s := initialSregs(p.cr3, t.id, p.fsgs)
+	s.FS.Base = st.fsBase
+	if err := c.SetSregs(&s); err != nil {
+		return err
+	}
+	if err := c.SetMSRs([]kvm.MSREntry{
+		{Index: msrSTAR, Data: msrSTARValue},
+		{Index: msrLSTAR, Data: sysVirt + sysCode + stubSyscall},
+		{Index: msrCSTAR, Data: sysVirt + sysCode + stubSyscall},
+		{Index: msrSFMASK, Data: msrSFMASKValue},
+		{Index: msrKernelGSBase, Data: 0},
+	}); err != nil {
+		return err
+	}
+	xcrs := kvm.XCRs{NrXCRs: 1}
+	xcrs.XCRs[0] = kvm.XCR{XCR: 0, Value: p.xcr0}
+	if err := c.SetXCRs(&xcrs); err != nil {
+		return err
+	}
+	fpu := kvm.FPU{FCW: 0x37f, MXCSR: 0x1f80} // the x87 and SSE reset state Linux gives a new program
+	if err := c.SetFPU(&fpu); err != nil {
+		return err
+	}
+	// Registers go in through the sync block, which every entry writes back.
+	*t.regs = st.regs
+	t.run.ValidRegs = kvm.SyncRegs
+	return nil
+}
+
+// loop runs the vCPU until the thread or the process exits.
+func (t *thread) loop() {
+	defer t.finish()
+	for {
+		select {
+		case <-t.p.exited:
+			return
+		default:
+		}
+		if t.sregsDirty {
+			t.run.DirtyRegs |= kvm.SyncSregs
+		}
+		t.run.DirtyRegs |= kvm.SyncRegs
+		err := t.vcpu.RunOnce()
+		t.sregsValid, t.sregsDirty = false, false
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				t.vcpu.ClearExitRequest()
+				continue
+			}
+			if errors.Is(err, unix.EFAULT) {
+				// The host mapping behind guest memory refused the access
+				// (a read-only file mapping written, a file truncated under it).
+				t.fatalSignal(unix.SIGBUS, t.regs.RIP, 0, "host refused guest memory access")
+				return
+			}
+			t.p.report("KVM_RUN failed: %v", err)
+			t.p.exit(ExitStatus{Signal: unix.SIGKILL})
+			return
+		}
+		switch t.run.ExitReason {
+		case kvm.ExitIO:
+			io := t.run.IO()
+			switch {
+			case io.Port >= portException && io.Port < portException+32:
+				t.exception(int(io.Port - portException))
+				return
+			default:
+				t.fatalSignal(unix.SIGSEGV, t.regs.RIP, 0, fmt.Sprintf("I/O to port %#x", io.Port))
+				return
+			}
+		case kvm.ExitMMIO:
+			mmio := t.run.MMIO()
+			if mmio.PhysAddr == sysPhys+sysSize && t.regs.RIP == sysVirt+sysCode+stubSyscallEnd {
+				t.syscall()
+				if t.exitThread {
+					return
+				}
+				continue
+			}
+			// An access to guest-physical memory no slot backs: past the
+			// memory the guest was given, or the doorbell from elsewhere.
+			t.fatalSignal(unix.SIGSEGV, t.regs.RIP, mmio.PhysAddr, "")
+			return
+		case kvm.ExitShutdown:
+			t.fatalSignal(unix.SIGSEGV, t.regs.RIP, 0, "triple fault")
+			return
+		case kvm.ExitHlt:
+			t.fatalSignal(unix.SIGSEGV, t.regs.RIP, 0, "hlt")
+			return
+		case kvm.ExitIntr:
+			continue
+		default:
+			t.p.report("unexpected VM exit %d (suberror %d) at rip=%#x", t.run.ExitReason, t.run.Suberror(), t.regs.RIP)
+			t.p.exit(ExitStatus{Signal: unix.SIGKILL})
+			return
+		}
+	}
+}
+
+func (t *thread) finish() {
+	t.p.threadsMu.Lock()
+	delete(t.p.threads, t.tid)
+	t.p.threadsMu.Unlock()
+	t.vcpu.Close()
+	if t.p.live.Add(-1) == 0 {
+		t.p.exit(ExitStatus{})
+	}
+}
+
+// exceptionFrame is what the CPU pushed on the exception stack.
+type exceptionFrame struct {
+	errorCode, rip, cs, rflags, rsp, ss uint64
+}
+
+func (t *thread) readExceptionFrame(vector int) (exceptionFrame, error) {
+	var f exceptionFrame
+	sp := t.regs.RSP - sysVirt
+	if sp >= sysSize-6*8 {
+		return f, fmt.Errorf("exception stack pointer %#x out of range", t.regs.RSP)
+	}
+	words := t.p.sysMem[sp:]
+	if vectorHasErrorCode[vector] {
+		f.errorCode = le.Uint64(words)
+		words = words[8:]
+	}
+	f.rip, f.cs, f.rflags = le.Uint64(words), le.Uint64(words[8:]), le.Uint64(words[16:])
+	f.rsp, f.ss = le.Uint64(words[24:]), le.Uint64(words[32:])
+	return f, nil
+}
+
+// exception handles a CPU exception the guest raised: the signal it maps to
+// takes its default action.
+func (t *thread) exception(vector int) {
+	f, err := t.readExceptionFrame(vector)
+	if err != nil {
+		t.p.report("bad exception frame: %v", err)
+		t.p.exit(ExitStatus{Signal: unix.SIGKILL})
+		return
+	}
+	sig, addr := unix.SIGSEGV, uint64(0)
+	switch vector {
+	case vecDivide, vecX87, vecSIMD:
+		sig = unix.SIGFPE
+	case vecInvalidOp:
+		sig = unix.SIGILL
+	case vecDebug, vecBreakpoint:
+		sig = unix.SIGTRAP
+	case vecAlignment:
+		sig = unix.SIGBUS
+	case vecPageFault:
+		addr = t.sregs().CR2
+	}
+	t.fatalSignal(sig, f.rip, addr, "")
+}
+
+// fatalSignal ends the process with sig's default action and a one-line report.
+func (t *thread) fatalSignal(sig unix.Signal, rip, addr uint64, detail string) {
+	msg := fmt.Sprintf("guest killed by %s at rip=%#x addr=%#x", signalName(sig), rip, addr)
+	if detail != "" {
+		msg += " (" + detail + ")"
+	}
+	t.p.report("%s", msg)
+	t.p.exit(ExitStatus{Signal: sig})
+}

@@ -1,0 +1,199 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kmvm/km/kvm"
+)
+
+// Config describes one program to run in a VM.
+type Config struct {
+	Program   string   // path of the executable; a guest path when Root is set
+	Args      []string // argv, including argv[0]
+	Env       []string
+	Root      string // host directory that is the guest's "/"; "" means the host's root
+	Cwd       string // guest working directory; "" means the caller's (or "/" with Root)
+	Memory    uint64 // guest memory in bytes; 0 means DefaultMemory
+	Strict    bool   // an unimplemented syscall kills the guest instead of returning ENOSYS
+	Trace     io.Writer
+	KVMDevice string // default kvm.DefaultDevice
+	// Log receives the monitor's one-line reports (guest faults, strict-mode
+	// violations). Default os.Stderr.
+	Log io.Writer
+}
+
+// ExitStatus is how the guest ended, in wait(2) terms.
+type ExitStatus struct {
+	Code   int         // exit code when Signal is 0
+	Signal unix.Signal // the signal that killed it, or 0
+}
+
+// Status is the shell-style exit status: the code, or 128+signal.
+func (s ExitStatus) Status() int {
+	if s.Signal != 0 {
+		return 128 + int(s.Signal)
+	}
+	return s.Code
+}
+
+// ErrKVM marks failures of the host's KVM (missing device, failing ioctls).
+var ErrKVM = errors.New("kvm")
+
+// process is one guest program: its memory, address space, files and threads.
+type process struct {
+	cfg    Config
+	sys    *kvm.System
+	vm     *kvm.VM
+	mem    *guestMemory
+	sysMem []byte
+	cr3    uint64
+	cpuid  []kvm.CPUIDEntry
+	xcr0   uint64
+	pvm    bool
+	fsgs   bool
+
+	as     *addressSpace
+	files  *fdTable
+	fs     *fsState
+	sig    *signalState
+	exe    string // guest path of the executable, for /proc/self/exe
+	pid    int
+	log    io.Writer
+	trace  io.Writer
+	counts syscallCounts
+
+	threadsMu sync.Mutex
+	threads   map[int]*thread
+	nextVCPU  int
+
+	exitOnce sync.Once
+	exited   chan struct{}
+	status   ExitStatus
+	live     atomic.Int32
+}
+
+// Run runs the program to completion and returns its exit status. An error
+// means the program never started (bad executable, no KVM, bad config).
+//
+// A VM owns the calling process's signal-kick and thread state: run one VM
+// per process, and exit the process after Run returns (threads of the guest
+// that are blocked in the host may still exist).
+func Run(ctx context.Context, cfg Config) (ExitStatus, error) {
+	p, err := newProcess(cfg)
+	if err != nil {
+		return ExitStatus{}, err
+	}
+	main, err := p.load()
+	if err != nil {
+		return ExitStatus{}, err
+	}
+	p.startThread(main)
+	select {
+	case <-p.exited:
+	case <-ctx.Done():
+		p.exit(ExitStatus{Signal: unix.SIGKILL})
+	}
+	return p.status, nil
+}
+
+func newProcess(cfg Config) (*process, error) {
+	if cfg.Memory == 0 {
+		cfg.Memory = DefaultMemory
+	}
+	cfg.Memory = alignUp(cfg.Memory, hugeSize)
+	if cfg.Memory < MinMemory || cfg.Memory > MaxMemory {
+		return nil, fmt.Errorf("guest memory %d MiB is outside [%d MiB, %d GiB]", cfg.Memory>>20, MinMemory>>20, MaxMemory>>30)
+	}
+	if cfg.KVMDevice == "" {
+		cfg.KVMDevice = kvm.DefaultDevice
+	}
+	if cfg.Log == nil {
+		// A private copy of stderr: the guest may close or reuse fd 2.
+		fd, err := unix.FcntlInt(2, unix.F_DUPFD_CLOEXEC, 3)
+		if err == nil {
+			cfg.Log = os.NewFile(uintptr(fd), "km-log")
+		} else {
+			cfg.Log = io.Discard
+		}
+	}
+	p := &process{cfg: cfg, log: cfg.Log, trace: cfg.Trace, pid: os.Getpid(),
+		threads: map[int]*thread{}, exited: make(chan struct{})}
+
+	sys, err := kvm.Open(cfg.KVMDevice)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrKVM, err)
+	}
+	p.sys = sys
+	if sys.CheckExtension(kvm.CapSyncRegs)&(kvm.SyncRegs|kvm.SyncSregs) != kvm.SyncRegs|kvm.SyncSregs ||
+		sys.CheckExtension(kvm.CapImmediateExit) == 0 {
+		return nil, fmt.Errorf("%w: %s lacks KVM_CAP_SYNC_REGS or KVM_CAP_IMMEDIATE_EXIT (kernel too old)", ErrKVM, cfg.KVMDevice)
+	}
+	p.pvm = kvm.ProbeBackend() == kvm.BackendPVM
+	if p.cpuid, err = sys.SupportedCPUID(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrKVM, err)
+	}
+	p.xcr0, p.fsgs = cpuFeatures(p.cpuid)
+	if p.vm, err = sys.CreateVM(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrKVM, err)
+	}
+	if p.mem, err = newGuestMemory(p.vm, cfg.Memory); err != nil {
+		return nil, err
+	}
+	p.sysMem, err = unix.Mmap(-1, 0, sysSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return nil, fmt.Errorf("allocate system area: %w", err)
+	}
+	if p.cr3, err = buildSysArea(p.sysMem, cfg.Memory); err != nil {
+		return nil, err
+	}
+	if err := p.vm.SetMemoryRegion(sysSlot, sysPhys, sliceAddr(p.sysMem), sysSize); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrKVM, err)
+	}
+	p.as = newAddressSpace(p.mem)
+	p.sig = newSignalState()
+	if p.fs, err = newFSState(cfg.Root, cfg.Cwd); err != nil {
+		return nil, err
+	}
+	p.files = newFDTable()
+	return p, nil
+}
+
+// cpuFeatures picks XCR0 (every user state component KVM supports) and
+// whether FSGSBASE can be enabled, from KVM's supported CPUID.
+func cpuFeatures(entries []kvm.CPUIDEntry) (xcr0 uint64, fsgsbase bool) {
+	const (
+		xstateUser    = 0x2e7 // x87 SSE AVX opmask ZMM_Hi256 Hi16_ZMM PKRU
+		cpuid7EBXFSGS = 1 << 0
+	)
+	xcr0 = 3 // x87 | SSE
+	for _, e := range entries {
+		switch {
+		case e.Function == 0xd && e.Index == 0:
+			xcr0 = (uint64(e.EDX)<<32 | uint64(e.EAX)) & xstateUser
+		case e.Function == 7 && e.Index == 0:
+			fsgsbase = e.EBX&cpuid7EBXFSGS != 0
+		}
+	}
+	return xcr0 | 3, fsgsbase
+}
+
+// exit ends the guest with status s (first caller wins).
+func (p *process) exit(s ExitStatus) {
+	p.exitOnce.Do(func() {
+		p.status = s
+		close(p.exited)
+	})
+}
+
+// report writes one line for the user on the monitor's log.
+func (p *process) report(format string, args ...any) {
+	fmt.Fprintf(p.log, "km: "+format+"\n", args...)
+}
