@@ -136,3 +136,16 @@ func readlinkString(path string) (string, error) {
 	}
 	return string(buf[:n]), nil
 }
+
+// closeAll closes every host descriptor the guest holds, except the
+// caller's own stdio the guest started with.
+func (t *fdTable) closeAll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, e := range t.fds {
+		if e.host > 2 {
+			unix.Close(e.host)
+		}
+		t.fds[i].host = -1
+	}
+}

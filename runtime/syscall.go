@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -63,6 +64,9 @@ type syscallCounts struct {
 // syscall serves the syscall the guest thread is stopped in and resumes it
 // at the instruction after its `syscall`.
 func (t *thread) syscall() {
+	if t.p.firstSyscall.Load() == 0 {
+		t.p.firstSyscall.CompareAndSwap(0, int64(time.Since(t.p.started)))
+	}
 	r := t.regs
 	nr := r.RAX
 	a := args{r.RDI, r.RSI, r.RDX, r.R10, r.R8, r.R9}

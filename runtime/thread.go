@@ -16,6 +16,7 @@ type thread struct {
 	p    *process
 	id   int // vCPU id, also the index of its TSS and exception stack
 	tid  int // guest thread id
+	host int // host thread id of the OS thread running the vCPU
 	vcpu *kvm.VCPU
 	run  *kvm.Run
 	regs *kvm.Regs // the sync-register copy in the kvm_run page
@@ -83,10 +84,10 @@ func (p *process) newThread(st threadStart) (*thread, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &thread{p: p, id: id, vcpu: vcpu, run: vcpu.Run(), tid: st.tid}
+	t := &thread{p: p, id: id, vcpu: vcpu, run: vcpu.Run(), tid: st.tid, host: unix.Gettid()}
 	t.regs = &t.run.S.Regs
 	if t.tid == 0 {
-		t.tid = unix.Gettid()
+		t.tid = t.host
 	}
 	if err := t.setup(st); err != nil {
 		vcpu.Close()
@@ -269,4 +270,15 @@ func (t *thread) fatalSignal(sig unix.Signal, rip, addr uint64, detail string) {
 	}
 	t.p.report("%s", msg)
 	t.p.exit(ExitStatus{Signal: sig})
+}
+
+// kickSignal interrupts a vCPU thread's KVM_RUN or blocking host syscall.
+// SIGURG is the Go runtime's own preemption signal: its handler is always
+// installed and ignores kicks it did not ask for.
+const kickSignal = unix.SIGURG
+
+// kick makes the thread leave the guest promptly and look at its state.
+func (t *thread) kick() {
+	t.vcpu.RequestExit()
+	unix.Tgkill(t.p.pid, t.host, kickSignal)
 }

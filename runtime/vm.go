@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -25,6 +26,9 @@ type Config struct {
 	Strict    bool   // an unimplemented syscall kills the guest instead of returning ENOSYS
 	Trace     io.Writer
 	KVMDevice string // default kvm.DefaultDevice
+	// NoTeardown skips releasing the VM after the guest exits, for callers
+	// that exit the process right after Run (the kernel frees it faster).
+	NoTeardown bool
 	// Log receives the monitor's one-line reports (guest faults, strict-mode
 	// violations). Default os.Stderr.
 	Log io.Writer
@@ -34,6 +38,10 @@ type Config struct {
 type ExitStatus struct {
 	Code   int         // exit code when Signal is 0
 	Signal unix.Signal // the signal that killed it, or 0
+
+	// FirstSyscall is the time from Run's start to the guest's first
+	// system call: VM creation, loading and the first vCPU entry.
+	FirstSyscall time.Duration
 }
 
 // Status is the shell-style exit status: the code, or 128+signal.
@@ -67,12 +75,16 @@ type process struct {
 	exe    string // guest path of the executable, for /proc/self/exe
 	pid    int
 	log    io.Writer
+	ownLog bool
 	trace  io.Writer
 	counts syscallCounts
 
 	threadsMu sync.Mutex
 	threads   map[int]*thread
 	nextVCPU  int
+
+	started      time.Time
+	firstSyscall atomic.Int64 // nanoseconds after started; 0 until the first syscall
 
 	exitOnce sync.Once
 	exited   chan struct{}
@@ -87,12 +99,15 @@ type process struct {
 // per process, and exit the process after Run returns (threads of the guest
 // that are blocked in the host may still exist).
 func Run(ctx context.Context, cfg Config) (ExitStatus, error) {
+	started := time.Now()
 	p, err := newProcess(cfg)
 	if err != nil {
 		return ExitStatus{}, err
 	}
+	p.started = started
 	main, err := p.load()
 	if err != nil {
+		p.close()
 		return ExitStatus{}, err
 	}
 	p.startThread(main)
@@ -101,7 +116,56 @@ func Run(ctx context.Context, cfg Config) (ExitStatus, error) {
 	case <-ctx.Done():
 		p.exit(ExitStatus{Signal: unix.SIGKILL})
 	}
-	return p.status, nil
+	if !cfg.NoTeardown && p.stopThreads(100*time.Millisecond) {
+		p.close()
+	}
+	st := p.status
+	st.FirstSyscall = time.Duration(p.firstSyscall.Load())
+	return st, nil
+}
+
+// stopThreads kicks every vCPU out of the guest and waits up to timeout for
+// all threads to end. Threads blocked in a host syscall (a read on a pipe,
+// a futex) may not; then it reports false and their resources stay.
+func (p *process) stopThreads(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for p.live.Load() > 0 {
+		p.threadsMu.Lock()
+		for _, t := range p.threads {
+			t.kick()
+		}
+		p.threadsMu.Unlock()
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	return true
+}
+
+// close releases the VM and everything the guest had open.
+func (p *process) close() {
+	if p.files != nil {
+		p.files.closeAll()
+	}
+	if p.fs != nil && p.fs.rootFD >= 0 {
+		unix.Close(p.fs.rootFD)
+	}
+	if p.mem != nil {
+		p.mem.close()
+	}
+	if p.sysMem != nil {
+		unix.Munmap(p.sysMem)
+	}
+	if p.vm != nil {
+		p.vm.Close()
+	}
+	if p.sys != nil {
+		p.sys.Close()
+	}
+	if c, ok := p.log.(io.Closer); ok && p.ownLog {
+		c.Close()
+	}
 }
 
 func newProcess(cfg Config) (*process, error) {
@@ -115,17 +179,25 @@ func newProcess(cfg Config) (*process, error) {
 	if cfg.KVMDevice == "" {
 		cfg.KVMDevice = kvm.DefaultDevice
 	}
+	ownLog := false
 	if cfg.Log == nil {
 		// A private copy of stderr: the guest may close or reuse fd 2.
 		fd, err := unix.FcntlInt(2, unix.F_DUPFD_CLOEXEC, 3)
 		if err == nil {
 			cfg.Log = os.NewFile(uintptr(fd), "km-log")
+			ownLog = true
 		} else {
 			cfg.Log = io.Discard
 		}
 	}
-	p := &process{cfg: cfg, log: cfg.Log, trace: cfg.Trace, pid: os.Getpid(),
+	p := &process{cfg: cfg, log: cfg.Log, ownLog: ownLog, trace: cfg.Trace, pid: os.Getpid(),
 		threads: map[int]*thread{}, exited: make(chan struct{})}
+	ok := false
+	defer func() {
+		if !ok {
+			p.close()
+		}
+	}()
 
 	sys, err := kvm.Open(cfg.KVMDevice)
 	if err != nil {
@@ -163,6 +235,7 @@ func newProcess(cfg Config) (*process, error) {
 		return nil, err
 	}
 	p.files = newFDTable()
+	ok = true
 	return p, nil
 }
 

@@ -90,7 +90,7 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	}
 	cfg := runtime.Config{
 		Program: rest[0], Args: rest, Root: *root, Cwd: *cwd, Memory: mem,
-		Strict: *strict, KVMDevice: *device,
+		Strict: *strict, KVMDevice: *device, NoTeardown: true,
 	}
 	if !*clearEnv {
 		cfg.Env = os.Environ()

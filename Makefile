@@ -1,0 +1,52 @@
+# km: build, demo, test, bench, lint.
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS  := -X main.version=$(VERSION) -X main.revision=$(REVISION)
+BIN      := bin
+
+.PHONY: all build demo test test-unit test-e2e fuzz bench lint deps clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/km ./cmd/km
+
+# The first quick-start command: build km and run a demo program in a VM.
+demo: build
+	@command -v gcc >/dev/null || ./scripts/install-test-deps.sh
+	@mkdir -p $(BIN)/demo
+	gcc -static -O1 -o $(BIN)/demo/hello test/payloads/hello.c
+	$(BIN)/km check
+	$(BIN)/km $(BIN)/demo/hello
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/demo/gohello ./test/payloads/go/gohello
+	$(BIN)/km $(BIN)/demo/gohello 0; echo "exit status: $$?"
+
+deps:
+	./scripts/install-test-deps.sh
+
+# The second quick-start command: install test needs, run every test.
+test: deps lint test-unit test-e2e fuzz
+
+test-unit:
+	$(GO) test -count=1 ./kvm/... ./runtime/... ./cmd/...
+
+test-e2e:
+	$(GO) test -count=1 -timeout 20m ./test/...
+
+# Short fuzz runs of every target (longer: FUZZTIME=10m make fuzz).
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test -run XXX -fuzz FuzzParseELF -fuzztime $(FUZZTIME) ./runtime
+	$(GO) test -run XXX -fuzz FuzzGuestMemory -fuzztime $(FUZZTIME) ./runtime
+	$(GO) test -run XXX -fuzz FuzzSyscallArgs -fuzztime $(FUZZTIME) ./runtime
+
+bench: deps
+	$(GO) test -run XXX -bench . -benchtime 200x -count 1 ./runtime ./test/bench
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf $(BIN)

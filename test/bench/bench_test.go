@@ -1,0 +1,133 @@
+// Package bench compares km with native execution, in one run, on the same
+// binaries: program start to exit, and the cost of one system call.
+//
+//	go test -run XXX -bench . -benchtime 200x ./test/bench
+package bench
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+var (
+	dir     string // built binaries
+	kmBin   string
+	payload = map[string]string{}
+)
+
+func TestMain(m *testing.M) {
+	d, err := os.MkdirTemp("", "km-bench")
+	if err != nil {
+		panic(err)
+	}
+	dir = d
+	code := 1
+	if err := build(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench setup:", err)
+	} else {
+		code = m.Run()
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func repoRoot() string {
+	wd, _ := os.Getwd()
+	for d := wd; d != "/"; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+	}
+	return wd
+}
+
+func run(name string, args ...string) error {
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+func build() error {
+	root := repoRoot()
+	kmBin = filepath.Join(dir, "km")
+	payload["hello"] = filepath.Join(dir, "hello")
+	payload["sysloop"] = filepath.Join(dir, "sysloop")
+	payload["exit0"] = filepath.Join(dir, "exit0")
+	payload["gohello"] = filepath.Join(dir, "gohello")
+	steps := [][]string{
+		{"go", "build", "-o", kmBin, filepath.Join(root, "cmd/km")},
+		{"gcc", "-static", "-O2", "-o", payload["hello"], filepath.Join(root, "test/payloads/hello.c")},
+		{"gcc", "-static", "-O2", "-o", payload["sysloop"], filepath.Join(root, "test/bench/payloads/sysloop.c")},
+		{"gcc", "-static", "-nostdlib", "-o", payload["exit0"], filepath.Join(root, "test/bench/payloads/exit0.S")},
+		{"go", "build", "-o", payload["gohello"], filepath.Join(root, "test/bench/payloads/hellomin")},
+	}
+	for _, s := range steps {
+		if err := run(s[0], s[1:]...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// BenchmarkStart times whole program runs, start to exit, as a shell would.
+func BenchmarkStart(b *testing.B) {
+	cases := []struct {
+		name string
+		argv []string
+	}{
+		{"native-hello", []string{payload["hello"]}},
+		{"native-gohello", []string{payload["gohello"]}},
+		{"km-hello", []string{kmBin, payload["hello"]}},
+		{"km-exit0", []string{kmBin, payload["exit0"]}},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				cmd := exec.Command(c.argv[0], c.argv[1:]...)
+				if out, err := cmd.CombinedOutput(); err != nil {
+					b.Fatalf("%v: %v\n%s", c.argv, err, out)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSyscall reports the mean cost of one guest system call, measured
+// inside the program over 20000 calls, natively and under km.
+func BenchmarkSyscall(b *testing.B) {
+	const calls = "20000"
+	for _, mode := range []string{"getpid", "getppid"} {
+		for _, where := range []string{"native", "km"} {
+			b.Run(where+"-"+mode, func(b *testing.B) {
+				argv := []string{payload["sysloop"], mode, calls}
+				if where == "km" {
+					argv = append([]string{kmBin}, argv...)
+				}
+				var total float64
+				runs := 0
+				for i := 0; i < b.N && i < 20; i++ {
+					out, err := exec.Command(argv[0], argv[1:]...).Output()
+					if err != nil {
+						b.Fatalf("%v: %v", argv, err)
+					}
+					ns, err := strconv.ParseFloat(string(bytes.TrimSpace(out)), 64)
+					if err != nil {
+						b.Fatalf("%v printed %q", argv, out)
+					}
+					total += ns
+					runs++
+				}
+				b.ReportMetric(total/float64(runs), "ns/syscall")
+			})
+		}
+	}
+}
