@@ -16,6 +16,9 @@ func init() {
 		unix.SYS_ARCH_PRCTL: sysArchPrctl, unix.SYS_SCHED_YIELD: sysSchedYield,
 		unix.SYS_SCHED_GETAFFINITY: sysSchedGetaffinity, unix.SYS_SCHED_SETAFFINITY: sysNop,
 		unix.SYS_GETCPU: sysGetcpu,
+		// rseq is declined on purpose: libc falls back to getcpu, and a
+		// restartable sequence would need the monitor to rewrite guest RIPs.
+		unix.SYS_RSEQ: sysDeclined,
 	} {
 		register(nr, h)
 	}
@@ -243,3 +246,7 @@ func sysGetcpu(t *thread, a args) uint64 {
 	}
 	return 0
 }
+
+// sysDeclined answers ENOSYS for syscalls km knowingly does not offer (not
+// counted as missing, and allowed under --strict).
+func sysDeclined(t *thread, a args) uint64 { return neg(unix.ENOSYS) }

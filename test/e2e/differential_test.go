@@ -1,0 +1,178 @@
+package e2e
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// A diffCase runs one payload natively and under km, in every flavour the
+// payload is built in, and compares stdout and exit status.
+type diffCase struct {
+	name    string
+	payload string
+	args    []string
+	kmFlags []string // extra km flags (before PROGRAM)
+	// root runs the payload from a fresh root: natively as ROOT/payload in
+	// ROOT/work, under km as `km --root ROOT --cwd /work /payload`.
+	root bool
+	// setup prepares the working directory of a non-root case; args may
+	// refer to that directory as {dir}.
+	setup   func(t testing.TB, dir string)
+	timeout time.Duration
+
+	// Expectations of the native run (checked so that a broken payload is
+	// not mistaken for a km bug). Payloads print "FAIL" on broken
+	// invariants, which always fails the case.
+	wantCode     int
+	wantSignal   syscall.Signal // the native run must die of this signal
+	wantStdout   string         // exact stdout, if set
+	wantContains []string       // substrings of stdout
+}
+
+var diffCases = []diffCase{
+	{name: "hello", payload: "hello", wantStdout: "hello, world\n"},
+
+	{name: "exit-0", payload: "exitcode", args: []string{"0"}, wantStdout: "exiting with 0\n"},
+	{name: "exit-1", payload: "exitcode", args: []string{"1"}, wantCode: 1},
+	{name: "exit-42", payload: "exitcode", args: []string{"42"}, wantCode: 42},
+	{name: "exit-255", payload: "exitcode", args: []string{"255"}, wantCode: 255},
+	{name: "exit-256", payload: "exitcode", args: []string{"256"}, wantCode: 0},
+	{name: "exit-minus-1", payload: "exitcode", args: []string{"-1"}, wantCode: 255},
+
+	{name: "args-plain", payload: "args", wantContains: []string{"argc=1\n", "env=[KM_E2E=1]\n", "AT_PAGESZ=4096\n"}},
+	{
+		name:    "args-odd",
+		payload: "args",
+		// Arguments after PROGRAM belong to the guest, even if they look like km flags.
+		args: []string{"one", "two words", "", "  spaced  ", "tab\there", "ünïcödé", "--trace", "--memory", "2G", "-", ""},
+		wantContains: []string{
+			"argc=12\n", "argv[2]=[two words]\n", "argv[3]=[]\n", "argv[4]=[  spaced  ]\n",
+			"argv[7]=[--trace]\n", "argv[11]=[]\n",
+		},
+	},
+
+	{name: "uname", payload: "uname", wantContains: []string{"sysname=Linux\n", "machine=x86_64\n"}},
+	{name: "fileio", payload: "fileio", root: true, wantContains: []string{"done failed=0\n"}},
+	{name: "tls", payload: "tls", wantContains: []string{"counter=62 greeting=[changed]"}},
+	{name: "clock", payload: "clock", wantContains: []string{"time() plausible: ok\n"}},
+	{name: "recurse", payload: "recurse", wantStdout: "depth 100000 result 352729e103ce3351\n"},
+	{name: "nosys", payload: "nosys", wantContains: []string{"ENOSYS: yes"}},
+
+	{name: "mmap", payload: "mmap", timeout: 3 * time.Minute, wantContains: []string{"touched >= 1 GiB: yes\n", "done failed=0\n"}},
+	{name: "mmap-2G", payload: "mmap", kmFlags: []string{"--memory", "2G"}, timeout: 3 * time.Minute, wantContains: []string{"done failed=0\n"}},
+
+	{name: "sigsegv", payload: "nullderef", wantSignal: syscall.SIGSEGV, wantStdout: "about to dereference NULL\n"},
+	{name: "sigill", payload: "trap", wantSignal: syscall.SIGILL, wantStdout: "about to execute ud2\n"},
+	{name: "sigfpe", payload: "divzero", wantSignal: syscall.SIGFPE, wantStdout: "about to divide by zero\n"},
+	{name: "sigabrt", payload: "abort", wantSignal: syscall.SIGABRT, wantStdout: "about to abort\n"},
+
+	{
+		name:    "gohello",
+		payload: "gohello",
+		args:    []string{"7", "{dir}/input.txt"},
+		setup: func(t testing.TB, dir string) {
+			writeFile(t, filepath.Join(dir, "input.txt"), []byte("first line\nsecond line\n"), 0o644)
+		},
+		wantCode:     7,
+		wantContains: []string{"hello from go\n", "sleep: ok\n", "file: 23 bytes, first line \"first line\"\n", "exiting with 7\n"},
+	},
+	{name: "gohello-0", payload: "gohello", args: []string{"0"}, wantContains: []string{"exiting with 0\n"}},
+}
+
+func TestDifferential(t *testing.T) {
+	for _, c := range diffCases {
+		t.Run(c.name, func(t *testing.T) {
+			for _, fl := range flavoursFor(t, c.payload) {
+				t.Run(fl.name, func(t *testing.T) {
+					t.Parallel()
+					c.run(t, payload(t, fl.name, c.payload))
+				})
+			}
+		})
+	}
+}
+
+func (c diffCase) run(t *testing.T, bin string) {
+	o := runOpts{timeout: c.timeout}
+	var native, km result
+	if c.root {
+		bins := map[string]string{c.payload: bin}
+		nroot := newRoot(t, bins)
+		o.dir = filepath.Join(nroot, "work")
+		native = run(t, o, append([]string{filepath.Join(nroot, c.payload)}, c.args...)...)
+
+		kroot := newRoot(t, bins)
+		args := append([]string{"--root", kroot, "--cwd", "/work"}, c.kmFlags...)
+		args = append(append(args, "/"+c.payload), c.args...)
+		o.dir = t.TempDir()
+		km = runKM(t, o, args...)
+	} else {
+		o.dir = t.TempDir()
+		if c.setup != nil {
+			c.setup(t, o.dir)
+		}
+		args := make([]string, len(c.args))
+		for i, a := range c.args {
+			args[i] = strings.ReplaceAll(a, "{dir}", o.dir)
+		}
+		native = run(t, o, append([]string{bin}, args...)...)
+		km = runKM(t, o, append(append(append([]string{}, c.kmFlags...), bin), args...)...)
+	}
+	if native.timedOut || km.timedOut {
+		return // already reported
+	}
+	c.checkNative(t, native)
+	checkNoPanic(t, km)
+
+	if !bytes.Equal(native.stdout, km.stdout) {
+		t.Errorf("stdout differs; %s\nnative run:\n%s\nkm run:\n%s", firstDiff(native.stdout, km.stdout), native, km)
+	}
+	if native.code != km.code {
+		t.Errorf("exit status: native %d, km %d\nkm run:\n%s", native.code, km.code, km)
+	}
+	if c.wantSignal != 0 {
+		line := checkOneKMLine(t, km)
+		if name := sigName(c.wantSignal); !strings.Contains(line, name) {
+			t.Errorf("km's stderr line %q does not name %s\n%s", line, name, km)
+		}
+	} else if !bytes.Equal(native.stderr, km.stderr) {
+		t.Errorf("stderr differs: native %q, km %q\nkm run:\n%s", clip(native.stderr), clip(km.stderr), km)
+	}
+}
+
+// checkNative verifies the payload itself behaves as designed when run
+// natively.
+func (c diffCase) checkNative(t *testing.T, r result) {
+	t.Helper()
+	ok := true
+	if c.wantSignal != 0 {
+		if r.signal != c.wantSignal {
+			t.Errorf("native run: want death by %s", sigName(c.wantSignal))
+			ok = false
+		}
+	} else if r.code != c.wantCode {
+		t.Errorf("native run: want exit status %d", c.wantCode)
+		ok = false
+	}
+	if bytes.Contains(r.stdout, []byte("FAIL")) {
+		t.Errorf("native run: payload reported FAIL")
+		ok = false
+	}
+	if c.wantStdout != "" && string(r.stdout) != c.wantStdout {
+		t.Errorf("native run: want stdout %q", c.wantStdout)
+		ok = false
+	}
+	for _, s := range c.wantContains {
+		if !strings.Contains(string(r.stdout), s) {
+			t.Errorf("native run: stdout lacks %q", s)
+			ok = false
+		}
+	}
+	if !ok {
+		t.Logf("native run:\n%s", r)
+	}
+}
