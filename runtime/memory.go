@@ -37,6 +37,10 @@ func newGuestMemory(vm *kvm.VM, size uint64) (*guestMemory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reserve %d MiB of guest memory: %w", size>>20, err)
 	}
+	// Huge host pages let the shadow MMU map 2 MiB of guest memory per
+	// fault (the guest's own page tables use 2 MiB pages) instead of
+	// taking a ~10 us exit for every 4 KiB page first touched.
+	unix.Madvise(host, unix.MADV_HUGEPAGE)
 	return &guestMemory{host: host, size: size, vm: vm, committed: make([]bool, (size+chunkSize-1)/chunkSize)}, nil
 }
 

@@ -6,13 +6,18 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/kmvm/km/runtime"
 )
 
 var (
@@ -130,4 +135,21 @@ func BenchmarkSyscall(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkFirstSyscall runs a program whose first instruction is
+// exit_group inside this process and reports the time from runtime.Run's
+// start to that first syscall: VM creation, memory and page tables, ELF
+// loading, vCPU setup and the first KVM_RUN.
+func BenchmarkFirstSyscall(b *testing.B) {
+	var first time.Duration
+	for i := 0; i < b.N; i++ {
+		st, err := runtime.Run(context.Background(), runtime.Config{
+			Program: payload["exit0"], Args: []string{"exit0"}, Log: io.Discard})
+		if err != nil || st.Status() != 0 {
+			b.Fatalf("run: %v, status %d", err, st.Status())
+		}
+		first += st.FirstSyscall
+	}
+	b.ReportMetric(float64(first.Nanoseconds())/float64(b.N), "ns/first-syscall")
 }
