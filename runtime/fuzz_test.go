@@ -9,13 +9,17 @@ package runtime
 //	go test ./runtime -run '^$' -fuzz '^FuzzSyscallSeq$' -fuzztime 60s
 //
 // The syscall fuzzers build a real VM and vCPU, so they need /dev/kvm; they
-// fail, rather than skip, without it.
+// fail, rather than skip, without it. Their inputs cost a few hundred
+// microseconds each, so unless -fuzzminimizetime is given they lower it to
+// 5s: the default (60s) would have the fuzzer spend most of a short run
+// minimizing new corpus entries (its pass over []byte is quadratic).
 
 import (
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math/bits"
@@ -116,9 +120,10 @@ func elf32Header() []byte {
 
 const (
 	helloC = "#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n"
-	// tinyC needs no libc: linked with -nostdlib it makes a real, small
-	// gcc-built executable that fuzzes fast (a glibc static one is ~800 KB,
-	// which the fuzzer's minimizer cannot get through in its time limit).
+	// tinyC needs no libc: it makes real gcc-built executables of 1-2 KB.
+	// Seeds must be that small: the fuzzer minimizes every new interesting
+	// input with a quadratic pass, which on a multi-KB input runs for the
+	// whole -fuzzminimizetime (60 s) and stalls fuzzing meanwhile.
 	tinyC = `static const char msg[] = "hello\n";
 void _start(void) {
 	long r;
@@ -191,7 +196,8 @@ func FuzzParseELF(f *testing.F) {
 	if err != nil {
 		f.Fatalf("cannot build a static executable with gcc -static (is the static libc installed?): %v", err)
 	}
-	tiny, err := buildCProgram(f, dir, "tiny-static", tinyC, "-static", "-nostdlib")
+	small := []string{"-nostdlib", "-s", "-Wl,--build-id=none", "-Wl,-z,noseparate-code", "-Wl,-z,norelro"}
+	tiny, err := buildCProgram(f, dir, "tiny-static", tinyC, append([]string{"-static"}, small...)...)
 	if err != nil {
 		f.Fatalf("cannot build a static executable with gcc -static -nostdlib: %v", err)
 	}
@@ -202,7 +208,7 @@ func FuzzParseELF(f *testing.F) {
 	}{
 		"gcc -static-pie hello.c":                {helloC, []string{"-static-pie"}},
 		"gcc hello.c":                            {helloC, nil},
-		"gcc -static-pie -nostdlib -fPIE tiny.c": {tinyC, []string{"-static-pie", "-nostdlib", "-fPIE"}},
+		"gcc -static-pie -nostdlib -fPIE tiny.c": {tinyC, append([]string{"-static-pie", "-fPIE"}, small...)},
 	} {
 		if b, err := buildCProgram(f, dir, fmt.Sprint(len(real)), build.src, build.flags...); err == nil {
 			real[name] = b
@@ -225,7 +231,7 @@ func FuzzParseELF(f *testing.F) {
 		if static && (img.isDyn || img.interp != "") || !static && !img.isDyn {
 			f.Fatalf("%s: isDyn=%v interp=%q", name, img.isDyn, img.interp)
 		}
-		if len(b) <= 64<<10 {
+		if len(b) <= 4<<10 {
 			valid = append(valid, b)
 		}
 	}
@@ -255,15 +261,15 @@ func FuzzParseELF(f *testing.F) {
 			Filesz: filesz, Memsz: memsz, Align: align}
 	}
 	const hdr2 = 64 + 2*56
-	bad(0x400000)                                                                                  // no program headers
-	bad(0x400000, load(0, 0x400000, 0x200, 0x100, 0x1000))                                         // filesz > memsz
-	bad(0x400000, load(0, 0x400000, 0x10000, 0x10000, 0x1000))                                     // past the end of the file
-	bad(0x400000, load(0, 0x400000, 0x100, 0x2000, 0x1000), load(0, 0x401000, 0x10, 0x10, 0x1000)) // overlapping
-	bad(0x900000, load(0, 0x400000, 0x80, 0x1000, 0x1000))                                         // entry outside
-	bad(0x400000, load(1, 0x400000, 0x40, 0x1000, 0x1000))                                         // misaligned
-	bad(0x400000, load(0, MaxMemory-0x1000, 0x80, 0x2000, 0x1000))                                 // out of range
-	bad(0x400000, load(0, ^uint64(0)-0xfff, 0x80, 0x2000, 0x1000))                                 // wraps
-	bad(0x400000, load(0, 0x400000, 0x80, 0, 0x1000))                                              // only an empty segment
+	bad(0x400000)                                                                                 // no program headers
+	bad(0x400000, load(0, 0x400000, 0x200, 0x100, 0x1000))                                        // filesz > memsz
+	bad(0x400000, load(0, 0x400000, 0x10000, 0x10000, 0x1000))                                    // past the end of the file
+	bad(0x400000, load(0, 0x400000, 0x80, 0x2000, 0x1000), load(0, 0x401000, 0x10, 0x10, 0x1000)) // overlapping
+	bad(0x900000, load(0, 0x400000, 0x80, 0x1000, 0x1000))                                        // entry outside
+	bad(0x400000, load(1, 0x400000, 0x40, 0x1000, 0x1000))                                        // misaligned
+	bad(0x400000, load(0, MaxMemory-0x1000, 0x80, 0x2000, 0x1000))                                // out of range
+	bad(0x400000, load(0, ^uint64(0)-0xfff, 0x80, 0x2000, 0x1000))                                // wraps
+	bad(0x400000, load(0, 0x400000, 0x80, 0, 0x1000))                                             // only an empty segment
 	bad(0x400000, load(0, 0x400000, 0x80, 0x1000, 0x1000),
 		elf.Prog64{Type: uint32(elf.PT_INTERP), Off: hdr2, Filesz: 0}) // empty PT_INTERP
 	bad(0x400000, load(0, 0x400000, 0x80, 0x1000, 0x1000),
@@ -474,6 +480,8 @@ func FuzzGuestMemory(f *testing.F) {
 	f.Add(uint64(pageSize), uint64(size-pageSize+1), []byte(nil))
 	f.Add(uint64(size-5), uint64(4100), []byte("abcde"))                                                          // no NUL before the end
 	f.Add(uint64(0x20000), uint64(3), []byte("abcdefgh"))                                                         // ENAMETOOLONG
+	f.Add(uint64(0x20000), uint64(3), []byte("abcd\x00"))                                                         // NUL just past max
+	f.Add(uint64(0x20000), uint64(4), []byte("abcd\x00"))                                                         // NUL right at max
 	f.Add(uint64(0x10000), uint64(5), append(u64s(0x10020, 0x10028, 0, 0), "abc\x00\x00\x00\x00\x00defg\x00"...)) // argv
 	f.Add(uint64(0x10000), uint64(2), append(u64s(0x10020, 0x10028, 0, 0), "abc\x00\x00\x00\x00\x00defg\x00"...)) // E2BIG
 	f.Add(uint64(0x10000), uint64(4), u64s(0x10020, 7, size-1, 0))                                                // bad string
@@ -617,7 +625,7 @@ const (
 	fuzzGuestMem  = 64 << 20
 	fuzzImageBase = 0x400000 // fuzzed memory contents go here...
 	fuzzImageSize = 16 << 20 // ...and this far: the "image" mapping
-	fuzzZeroAddr  = 0x2000   // never written by the harness: reads as zeros (a zero timespec)
+	fuzzZeroAddr  = 0x2000   // a zero timespec for ppoll (the page is reset before each ppoll)
 )
 
 // The guest descriptors every input starts with.
@@ -702,6 +710,10 @@ func sanitize(name string, a *args) bool {
 		a[3] &= 1<<20 - 1 // really allocates
 	case "sendfile":
 		a[3] &= 1<<20 - 1
+	case "writev", "pwritev", "pwritev2":
+		if a[2] <= 1024 {
+			a[2] = min(a[2], 2) // one 64 MiB buffer, repeated, could write 2 GiB
+		}
 	}
 	return true
 }
@@ -740,6 +752,10 @@ type sysHarness struct {
 	root    string
 	canary  []string
 	before  []unix.Stat_t
+	built   []unix.Stat_t  // of rootTree's entries (root first) as last built
+	held    map[string]int // harness descriptors on rootTree's directories and files
+	clean   bool           // no call since the last tidy
+	open    map[int]bool   // the host's open descriptors after the last call; nil after a reset
 	maps    []mapping
 	brk     [3]uint64 // brkStart, brk, mmapTop
 	umask   int
@@ -749,7 +765,14 @@ type sysHarness struct {
 }
 
 func newSysHarness(f *testing.F) *sysHarness {
-	h := &sysHarness{base: f.TempDir()}
+	// tmpfs when there is one: the guest's files are rebuilt often.
+	base, err := os.MkdirTemp("/dev/shm", "km-fuzz-")
+	if err != nil {
+		base = f.TempDir()
+	} else {
+		f.Cleanup(func() { os.RemoveAll(base) })
+	}
+	h := &sysHarness{base: base}
 	h.root = filepath.Join(h.base, "root")
 	outside := filepath.Join(h.base, "outside")
 	for _, d := range []string{h.root, outside} {
@@ -813,7 +836,7 @@ func newSysHarness(f *testing.F) *sysHarness {
 	}
 	f.Cleanup(h.close)
 
-	if err := h.resetRoot(); err != nil {
+	if err := h.buildRoot(); err != nil {
 		f.Fatal(err)
 	}
 	if h.before, err = statAll(h.canary); err != nil {
@@ -823,12 +846,16 @@ func newSysHarness(f *testing.F) *sysHarness {
 }
 
 func (h *sysHarness) close() {
-	if h.broken == "" {
-		close(h.reqs)
-		<-h.stopped
+	if h.broken != "" {
+		return // a handler may still be running: leave its process alone
 	}
+	close(h.reqs)
+	<-h.stopped
 	h.closeGuestFDs()
-	os.RemoveAll(h.root) // before the temp dir's own cleanup: the guest may have made it awkward
+	for _, fd := range h.held {
+		unix.Close(fd)
+	}
+	os.Chmod(h.root, 0o755)
 	p := h.p
 	p.vm.Close()
 	p.sys.Close()
@@ -877,40 +904,25 @@ func (h *sysHarness) closeGuestFDs() {
 	h.p.files.fds = nil
 }
 
-// resetRoot empties the guest root and recreates the baseline tree.
-func (h *sysHarness) resetRoot() error {
+// rootTree is the guest root every input starts with (besides the root
+// itself): "d" directories, "f" files, "l" symlinks.
+var rootTree = []struct{ path, kind, data string }{
+	{"dir", "d", ""}, {"dir/sub", "d", ""}, {"empty", "d", ""},
+	{"stdin", "f", "hello from stdin\n"}, {"stdout", "f", ""}, {"stderr", "f", ""}, {"prog", "f", "\x7fELF, not really\n"},
+	{"dir/file", "f", "file contents\n"}, {"dir/sub/deep", "f", "deep\n"},
+	{"dir/link", "l", "file"}, {"dir/abs", "l", "/dir/file"}, {"dir/escape", "l", "../../outside/secret"},
+	{"dir/loop", "l", "loop"}, {"dir/up", "l", "../../../../.."},
+}
+
+// buildRoot empties the guest root and builds rootTree in it.
+func (h *sysHarness) buildRoot() error {
+	for _, fd := range h.held {
+		unix.Close(fd)
+	}
+	h.held = map[string]int{}
 	if err := os.Chmod(h.root, 0o755); err != nil {
 		return err
 	}
-	if err := h.emptyRoot(); err != nil {
-		return err
-	}
-	r := func(name string) string { return filepath.Join(h.root, name) }
-	for _, d := range []string{"dir", "dir/sub", "empty"} {
-		if err := os.Mkdir(r(d), 0o755); err != nil {
-			return err
-		}
-	}
-	for name, data := range map[string]string{
-		"stdin": "hello from stdin\n", "stdout": "", "stderr": "", "prog": "\x7fELF, not really\n",
-		"dir/file": "file contents\n", "dir/sub/deep": "deep\n",
-	} {
-		if err := os.WriteFile(r(name), []byte(data), 0o644); err != nil {
-			return err
-		}
-	}
-	for name, target := range map[string]string{
-		"dir/link": "file", "dir/abs": "/dir/file", "dir/escape": "../../outside/secret",
-		"dir/loop": "loop", "dir/up": "../../../../..",
-	} {
-		if err := os.Symlink(target, r(name)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (h *sysHarness) emptyRoot() error {
 	entries, err := os.ReadDir(h.root)
 	if err != nil {
 		return err
@@ -920,6 +932,121 @@ func (h *sysHarness) emptyRoot() error {
 			return err
 		}
 	}
+	for _, e := range rootTree {
+		name := filepath.Join(h.root, e.path)
+		switch e.kind {
+		case "d":
+			err = os.Mkdir(name, 0o755)
+		case "f":
+			err = os.WriteFile(name, []byte(e.data), 0o644)
+		case "l":
+			err = os.Symlink(e.data, name)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, e := range rootTree {
+		if e.kind != "l" {
+			if h.held[e.path], err = unix.Open(filepath.Join(h.root, e.path), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0); err != nil {
+				return err
+			}
+		}
+	}
+	if h.held[""], err = unix.Open(h.root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+		return err
+	}
+	h.built, err = h.statRoot()
+	return err
+}
+
+func (h *sysHarness) statRoot() ([]unix.Stat_t, error) {
+	paths := []string{h.root}
+	for _, e := range rootTree {
+		paths = append(paths, filepath.Join(h.root, e.path))
+	}
+	return statAll(paths)
+}
+
+// rootNames lists, for the root and each directory of rootTree, the names
+// it holds.
+var rootNames = func() map[string][]string {
+	names := map[string][]string{"": nil}
+	for _, e := range rootTree {
+		dir, name := filepath.Split(e.path)
+		dir = strings.TrimSuffix(dir, "/")
+		names[dir] = append(names[dir], name)
+		if e.kind == "d" && names[e.path] == nil {
+			names[e.path] = []string{}
+		}
+	}
+	for _, n := range names {
+		sort.Strings(n)
+	}
+	return names
+}()
+
+// rootIntact reports whether the guest root is still rootTree as built:
+// same names, same inodes with the same type, mode, owner, link count and
+// size, and regular files with the same contents (times are ignored).
+func (h *sysHarness) rootIntact() bool {
+	buf := make([]byte, 4096)
+	for dir, want := range rootNames {
+		fd := h.held[dir]
+		if _, err := unix.Seek(fd, 0, io.SeekStart); err != nil {
+			return false
+		}
+		var names []string
+		for {
+			n, err := unix.Getdents(fd, buf)
+			if err != nil {
+				return false
+			}
+			if n == 0 {
+				break
+			}
+			_, _, names = unix.ParseDirent(buf[:n], -1, names)
+		}
+		if len(names) != len(want) {
+			return false
+		}
+		sort.Strings(names)
+		for i := range names {
+			if names[i] != want[i] {
+				return false
+			}
+		}
+	}
+	now, err := h.statRoot()
+	if err != nil {
+		return false
+	}
+	for i := range now {
+		a, b := &h.built[i], &now[i]
+		if a.Ino != b.Ino || a.Mode != b.Mode || a.Uid != b.Uid || a.Gid != b.Gid || a.Nlink != b.Nlink ||
+			a.Mode&unix.S_IFMT != unix.S_IFDIR && a.Size != b.Size {
+			return false
+		}
+	}
+	for _, e := range rootTree {
+		if e.kind == "f" {
+			if n, err := unix.Pread(h.held[e.path], buf, 0); err != nil || string(buf[:n]) != e.data {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// tidy closes the guest's descriptors and puts the root back as built.
+func (h *sysHarness) tidy() error {
+	h.closeGuestFDs()
+	if !h.clean && !h.rootIntact() {
+		if err := h.buildRoot(); err != nil {
+			return err
+		}
+	}
+	h.clean = true
 	return nil
 }
 
@@ -978,6 +1105,7 @@ func (h *sysHarness) baselineFDs() (*fdTable, error) {
 func (h *sysHarness) reset(t *testing.T, mem []byte) {
 	t.Helper()
 	var err error
+	h.open = nil
 	h.on(t, "reset", func(th *thread) {
 		p := h.p
 		if e := p.as.resetHost(0, p.mem.size); e != 0 {
@@ -990,8 +1118,7 @@ func (h *sysHarness) reset(t *testing.T, mem []byte) {
 		p.as.mu.Unlock()
 		copy(p.mem.host[fuzzImageBase:fuzzImageBase+fuzzImageSize], mem)
 
-		h.closeGuestFDs()
-		if err = h.resetRoot(); err != nil {
+		if err = h.tidy(); err != nil {
 			return
 		}
 		if p.files, err = h.baselineFDs(); err != nil {
@@ -1018,13 +1145,21 @@ func (h *sysHarness) call(t *testing.T, nr int, a args) {
 		return
 	}
 	what := fmt.Sprintf("%s(%#x, %#x, %#x, %#x, %#x, %#x)", name, a[0], a[1], a[2], a[3], a[4], a[5])
-	open0, err := openFDs()
-	if err != nil {
-		t.Fatal(err)
+	open0 := h.open
+	if open0 == nil {
+		var err error
+		if open0, err = openFDs(); err != nil {
+			t.Fatal(err)
+		}
 	}
+	h.open = nil
 	held0 := h.guestHostFDs()
+	h.clean = false
 	var ret uint64
 	h.on(t, what, func(th *thread) {
+		if name == "ppoll" { // an earlier call may have written there
+			h.p.as.resetHost(fuzzZeroAddr, fuzzZeroAddr+pageSize)
+		}
 		ret = hd(th, a)
 		unix.Umask(h.umask)
 	})
@@ -1032,7 +1167,7 @@ func (h *sysHarness) call(t *testing.T, nr int, a args) {
 		t.Fatalf("%s = %#x: neither a result nor -errno", what, ret)
 	}
 	h.checkResult(t, what, name, a, ret)
-	h.checkFDs(t, what, open0, held0)
+	h.open = h.checkFDs(t, what, open0, held0)
 	h.checkMemory(t, what)
 	after, err := statAll(h.canary)
 	if err != nil {
@@ -1094,9 +1229,9 @@ func (h *sysHarness) guestHostFDs() map[int]bool {
 // descriptors (open0) and the guest's (held0) before the call: every guest
 // descriptor is an open, close-on-exec host one; no two share one; the call
 // neither closed nor handed the guest a descriptor that was not the guest's
-// (the monitor's own: KVM, log, the test's); every descriptor it opened is
-// held by the guest.
-func (h *sysHarness) checkFDs(t *testing.T, what string, open0, held0 map[int]bool) {
+// (the monitor's own: KVM, log, the test's); every descriptor it opened, and
+// every one the guest let go of, is held by the guest or closed.
+func (h *sysHarness) checkFDs(t *testing.T, what string, open0, held0 map[int]bool) (open1 map[int]bool) {
 	t.Helper()
 	open1, err := openFDs()
 	if err != nil {
@@ -1127,12 +1262,11 @@ func (h *sysHarness) checkFDs(t *testing.T, what string, open0, held0 map[int]bo
 		}
 	}
 	for fd := range open1 {
-		if !open0[fd] {
-			if _, ok := held[fd]; !ok {
-				t.Fatalf("%s leaked host fd %d (%s): open, but not in the guest's table", what, fd, fdName(fd))
-			}
+		if _, ok := held[fd]; !ok && (!open0[fd] || held0[fd]) {
+			t.Fatalf("%s leaked host fd %d (%s): open, but no longer or never in the guest's table", what, fd, fdName(fd))
 		}
 	}
+	return open1
 }
 
 // checkMemory checks the address space bookkeeping and that guest memory is
@@ -1217,43 +1351,62 @@ func negArg(v int64) uint64 { return uint64(v) }
 // g is a guest address in the fuzzed memory.
 func g(off uint64) uint64 { return fuzzImageBase + off }
 
-// syscallSeedMem is guest memory for the seeds: paths and structures at
-// fixed offsets from fuzzImageBase, data at 0x1000, output space at 0x2000.
+// Offsets from fuzzImageBase of what syscallSeedMem holds. The seed memory
+// is kept small (see tinyC): everything at or past its end reads as zeros,
+// and the seeds write their output at g(0x2000).
+const (
+	offFile    = 0x00  // "/dir/file"
+	offNew     = 0x10  // "/newfile"
+	offLink    = 0x20  // "dir/link"
+	offEscape  = 0x30  // "/dir/escape"
+	offOutside = 0x40  // "/../outside/secret"
+	offExe     = 0x58  // "/proc/self/exe"
+	offDir     = 0x68  // "/dir"
+	offName    = 0x70  // "file"
+	offSubNew  = 0x78  // "sub/new"
+	offIov     = 0x80  // struct iovec[2] over the data
+	offStack   = 0xa0  // stack_t
+	offFlock   = 0xc0  // struct flock
+	offSigact  = 0xe0  // struct sigaction
+	offPoll    = 0x100 // struct pollfd[2]
+	offEpoll   = 0x110 // struct epoll_event
+	offSigset  = 0x120 // sigset_t
+	offTimes   = 0x128 // struct timespec[2]
+	offRlimit  = 0x148 // struct rlimit
+	offData    = 0x160 // 64 bytes of text
+	seedMemLen = 0x1a0
+)
+
+// syscallSeedMem is guest memory for the seeds.
 func syscallSeedMem() []byte {
-	m := make([]byte, 0x3000)
-	put := func(off int, s string) { copy(m[off:], s+"\x00") }
-	put(0x000, "/dir/file")
-	put(0x040, "/newfile")
-	put(0x080, "dir/link")
-	put(0x0c0, "/dir/escape")
-	put(0x100, "/../outside/secret")
-	put(0x140, "/proc/self/exe")
-	put(0x180, "/dir")
-	put(0x1c0, "file")
-	put(0x1e0, "sub/new")
-	le.PutUint64(m[0x200:], g(0x1000)) // iovec[2]
-	le.PutUint64(m[0x208:], 16)
-	le.PutUint64(m[0x210:], g(0x1010))
-	le.PutUint64(m[0x218:], 32)
-	le.PutUint64(m[0x300:], g(0x2000)) // stack_t
-	le.PutUint64(m[0x310:], 0x4000)
-	le.PutUint16(m[0x320:], unix.F_WRLCK) // struct flock: whole of [0, 10)
-	le.PutUint64(m[0x330:], 10)
-	le.PutUint64(m[0x340:], g(0x800)) // struct sigaction
-	le.PutUint64(m[0x348:], 0x04000000)
-	le.PutUint64(m[0x350:], g(0x900))
-	le.PutUint32(m[0x380:], gfdStdin) // pollfd[2]
-	le.PutUint16(m[0x384:], unix.POLLIN)
-	le.PutUint32(m[0x388:], gfdPipeR)
-	le.PutUint16(m[0x38c:], unix.POLLIN)
-	le.PutUint32(m[0x3c0:], unix.EPOLLIN) // epoll_event
-	le.PutUint64(m[0x3c4:], 42)
-	le.PutUint64(m[0x3e0:], 1<<(unix.SIGUSR1-1)) // sigset
-	le.PutUint64(m[0x400:], 1)                   // timespec[2]
-	le.PutUint64(m[0x410:], 2)
-	le.PutUint64(m[0x440:], 100) // rlimit
-	le.PutUint64(m[0x448:], 200)
-	for i := 0x1000; i < 0x1100; i++ {
+	m := make([]byte, seedMemLen)
+	for off, s := range map[int]string{offFile: "/dir/file", offNew: "/newfile", offLink: "dir/link", offEscape: "/dir/escape",
+		offOutside: "/../outside/secret", offExe: "/proc/self/exe", offDir: "/dir", offName: "file", offSubNew: "sub/new"} {
+		copy(m[off:], s+"\x00")
+	}
+	le.PutUint64(m[offIov:], g(offData))
+	le.PutUint64(m[offIov+8:], 16)
+	le.PutUint64(m[offIov+16:], g(offData+16))
+	le.PutUint64(m[offIov+24:], 32)
+	le.PutUint64(m[offStack:], g(0x2000))
+	le.PutUint64(m[offStack+16:], 0x4000)
+	le.PutUint16(m[offFlock:], unix.F_WRLCK) // whole of [0, 10)
+	le.PutUint64(m[offFlock+16:], 10)
+	le.PutUint64(m[offSigact:], g(0x800))
+	le.PutUint64(m[offSigact+8:], 0x04000000) // SA_RESTORER
+	le.PutUint64(m[offSigact+16:], g(0x900))
+	le.PutUint32(m[offPoll:], gfdStdin)
+	le.PutUint16(m[offPoll+4:], unix.POLLIN)
+	le.PutUint32(m[offPoll+8:], gfdPipeR)
+	le.PutUint16(m[offPoll+12:], unix.POLLIN)
+	le.PutUint32(m[offEpoll:], unix.EPOLLIN)
+	le.PutUint64(m[offEpoll+4:], 42)
+	le.PutUint64(m[offSigset:], 1<<(unix.SIGUSR1-1))
+	le.PutUint64(m[offTimes:], 1)
+	le.PutUint64(m[offTimes+16:], 2)
+	le.PutUint64(m[offRlimit:], 100)
+	le.PutUint64(m[offRlimit+8:], 200)
+	for i := offData; i < offData+64; i++ {
 		m[i] = byte('a' + i%26)
 	}
 	return m
@@ -1274,43 +1427,43 @@ func syscallSeeds() []seedCall {
 		{unix.SYS_READ, args{gfdPipeR, g(0x2000), 100}},
 		{unix.SYS_READ, args{gfdFile, 0, 10}},
 		{unix.SYS_READ, args{gfdFile, fuzzGuestMem - 4, 100}},
-		{unix.SYS_WRITE, args{gfdStdout, g(0x1000), 32}},
+		{unix.SYS_WRITE, args{gfdStdout, g(offData), 32}},
 		{unix.SYS_WRITE, args{gfdStderr, ^uint64(0) - 0xfff, 16}},
-		{unix.SYS_WRITE, args{gfdPipeW, g(0x1000), 256}},
+		{unix.SYS_WRITE, args{gfdPipeW, g(offData), 256}},
 		{unix.SYS_PREAD64, args{gfdFile, out, 10, 3}},
-		{unix.SYS_PWRITE64, args{gfdFile, g(0x1000), 10, 1 << 20}},
-		{unix.SYS_READV, args{gfdStdin, g(0x200), 2}},
-		{unix.SYS_READV, args{gfdStdin, g(0x200), 1025}},
-		{unix.SYS_WRITEV, args{gfdStdout, g(0x200), 2}},
-		{unix.SYS_PREADV, args{gfdFile, g(0x200), 2, 1}},
-		{unix.SYS_PWRITEV2, args{gfdFile, g(0x200), 2, 0, 0, 0}},
-		{unix.SYS_OPEN, args{g(0), unix.O_RDWR}},
+		{unix.SYS_PWRITE64, args{gfdFile, g(offData), 10, 1 << 20}},
+		{unix.SYS_READV, args{gfdStdin, g(offIov), 2}},
+		{unix.SYS_READV, args{gfdStdin, g(offIov), 1025}},
+		{unix.SYS_WRITEV, args{gfdStdout, g(offIov), 2}},
+		{unix.SYS_PREADV, args{gfdFile, g(offIov), 2, 1}},
+		{unix.SYS_PWRITEV2, args{gfdFile, g(offIov), 2, 0, 0, 0}},
+		{unix.SYS_OPEN, args{g(offFile), unix.O_RDWR}},
 		{unix.SYS_OPEN, args{^uint64(0), unix.O_RDONLY}},
-		{unix.SYS_OPEN, args{g(0x100), unix.O_RDONLY}},
-		{unix.SYS_OPEN, args{g(0x0c0), unix.O_RDWR}},
-		{unix.SYS_OPEN, args{g(0x140), unix.O_RDONLY}},
-		{unix.SYS_OPENAT, args{cwd, g(0x40), unix.O_CREAT | unix.O_WRONLY, 0o644}},
-		{unix.SYS_OPENAT, args{gfdDir, g(0x1c0), unix.O_RDONLY}},
-		{unix.SYS_OPENAT, args{gfdDir, g(0x180), unix.O_TMPFILE | unix.O_RDWR, 0o600}},
-		{unix.SYS_CREAT, args{g(0x40), 0o600}},
+		{unix.SYS_OPEN, args{g(offOutside), unix.O_RDONLY}},
+		{unix.SYS_OPEN, args{g(offEscape), unix.O_RDWR}},
+		{unix.SYS_OPEN, args{g(offExe), unix.O_RDONLY}},
+		{unix.SYS_OPENAT, args{cwd, g(offNew), unix.O_CREAT | unix.O_WRONLY, 0o644}},
+		{unix.SYS_OPENAT, args{gfdDir, g(offName), unix.O_RDONLY}},
+		{unix.SYS_OPENAT, args{gfdDir, g(offDir), unix.O_TMPFILE | unix.O_RDWR, 0o600}},
+		{unix.SYS_CREAT, args{g(offNew), 0o600}},
 		{unix.SYS_CLOSE, args{gfdFile}},
 		{unix.SYS_CLOSE, args{1 << 32}},
 		{unix.SYS_CLOSE_RANGE, args{3, 100, 0}},
 		{unix.SYS_CLOSE_RANGE, args{0, ^uint64(0), unix.CLOSE_RANGE_CLOEXEC}},
 		{unix.SYS_LSEEK, args{gfdFile, 5, unix.SEEK_SET}},
 		{unix.SYS_FSTAT, args{gfdFile, out}},
-		{unix.SYS_STAT, args{g(0), out}},
-		{unix.SYS_LSTAT, args{g(0x80), out}},
-		{unix.SYS_NEWFSTATAT, args{gfdDir, g(0x1c0), out, 0}},
-		{unix.SYS_NEWFSTATAT, args{gfdPath, g(0x3000), out, unix.AT_EMPTY_PATH}},
-		{unix.SYS_STATX, args{cwd, g(0x140), 0, unix.STATX_BASIC_STATS, out}},
+		{unix.SYS_STAT, args{g(offFile), out}},
+		{unix.SYS_LSTAT, args{g(offLink), out}},
+		{unix.SYS_NEWFSTATAT, args{gfdDir, g(offName), out, 0}},
+		{unix.SYS_NEWFSTATAT, args{gfdPath, g(seedMemLen), out, unix.AT_EMPTY_PATH}},
+		{unix.SYS_STATX, args{cwd, g(offExe), 0, unix.STATX_BASIC_STATS, out}},
 		{unix.SYS_GETDENTS64, args{gfdDir, out, 4096}},
 		{unix.SYS_FCNTL, args{gfdFile, unix.F_DUPFD, 10}},
 		{unix.SYS_FCNTL, args{gfdFile, unix.F_DUPFD_CLOEXEC, 0}},
 		{unix.SYS_FCNTL, args{gfdFile, unix.F_GETFL}},
 		{unix.SYS_FCNTL, args{gfdFile, unix.F_SETFD, unix.FD_CLOEXEC}},
-		{unix.SYS_FCNTL, args{gfdFile, unix.F_SETLK, g(0x320)}},
-		{unix.SYS_FCNTL, args{gfdFile, unix.F_OFD_GETLK, g(0x320)}},
+		{unix.SYS_FCNTL, args{gfdFile, unix.F_SETLK, g(offFlock)}},
+		{unix.SYS_FCNTL, args{gfdFile, unix.F_OFD_GETLK, g(offFlock)}},
 		{unix.SYS_IOCTL, args{gfdStdin, unix.TCGETS, out}},
 		{unix.SYS_IOCTL, args{gfdFile, fioclex}},
 		{unix.SYS_IOCTL, args{gfdPipeR, unix.TIOCINQ, out}},
@@ -1320,35 +1473,35 @@ func syscallSeeds() []seedCall {
 		{unix.SYS_DUP3, args{gfdFile, gfdPipeR, unix.O_CLOEXEC}},
 		{unix.SYS_PIPE, args{out}},
 		{unix.SYS_PIPE2, args{out, unix.O_CLOEXEC}},
-		{unix.SYS_ACCESS, args{g(0), unix.R_OK}},
-		{unix.SYS_FACCESSAT2, args{gfdDir, g(0x1c0), unix.W_OK, unix.AT_SYMLINK_NOFOLLOW}},
+		{unix.SYS_ACCESS, args{g(offFile), unix.R_OK}},
+		{unix.SYS_FACCESSAT2, args{gfdDir, g(offName), unix.W_OK, unix.AT_SYMLINK_NOFOLLOW}},
 		{unix.SYS_GETCWD, args{out, 256}},
-		{unix.SYS_CHDIR, args{g(0x180)}},
+		{unix.SYS_CHDIR, args{g(offDir)}},
 		{unix.SYS_FCHDIR, args{gfdDir}},
-		{unix.SYS_MKDIR, args{g(0x40), 0o755}},
-		{unix.SYS_MKDIRAT, args{gfdDir, g(0x1e0), 0o700}},
-		{unix.SYS_RMDIR, args{g(0x180)}},
-		{unix.SYS_UNLINK, args{g(0)}},
-		{unix.SYS_UNLINKAT, args{gfdDir, g(0x1c0), 0}},
-		{unix.SYS_RENAME, args{g(0), g(0x40)}},
-		{unix.SYS_RENAMEAT2, args{gfdDir, g(0x1c0), cwd, g(0x40), unix.RENAME_NOREPLACE}},
-		{unix.SYS_LINK, args{g(0), g(0x40)}},
-		{unix.SYS_LINKAT, args{gfdPath, g(0x3000), cwd, g(0x40), unix.AT_EMPTY_PATH}},
-		{unix.SYS_SYMLINK, args{g(0x100), g(0x40)}},
-		{unix.SYS_SYMLINKAT, args{g(0), gfdDir, g(0x1e0)}},
-		{unix.SYS_READLINK, args{g(0x80), out, 100}},
-		{unix.SYS_READLINK, args{g(0x140), out, 100}},
-		{unix.SYS_READLINKAT, args{gfdDir, g(0x1c0), out, 0}},
-		{unix.SYS_CHMOD, args{g(0), 0o600}},
-		{unix.SYS_CHMOD, args{g(0x0c0), 0o777}},
+		{unix.SYS_MKDIR, args{g(offNew), 0o755}},
+		{unix.SYS_MKDIRAT, args{gfdDir, g(offSubNew), 0o700}},
+		{unix.SYS_RMDIR, args{g(offDir)}},
+		{unix.SYS_UNLINK, args{g(offFile)}},
+		{unix.SYS_UNLINKAT, args{gfdDir, g(offName), 0}},
+		{unix.SYS_RENAME, args{g(offFile), g(offNew)}},
+		{unix.SYS_RENAMEAT2, args{gfdDir, g(offName), cwd, g(offNew), unix.RENAME_NOREPLACE}},
+		{unix.SYS_LINK, args{g(offFile), g(offNew)}},
+		{unix.SYS_LINKAT, args{gfdPath, g(seedMemLen), cwd, g(offNew), unix.AT_EMPTY_PATH}},
+		{unix.SYS_SYMLINK, args{g(offOutside), g(offNew)}},
+		{unix.SYS_SYMLINKAT, args{g(offFile), gfdDir, g(offSubNew)}},
+		{unix.SYS_READLINK, args{g(offLink), out, 100}},
+		{unix.SYS_READLINK, args{g(offExe), out, 100}},
+		{unix.SYS_READLINKAT, args{gfdDir, g(offName), out, 0}},
+		{unix.SYS_CHMOD, args{g(offFile), 0o600}},
+		{unix.SYS_CHMOD, args{g(offEscape), 0o777}},
 		{unix.SYS_FCHMOD, args{gfdFile, 0o600}},
-		{unix.SYS_FCHMODAT, args{gfdDir, g(0x1c0), 0o640}},
-		{unix.SYS_CHOWN, args{g(0x0c0), 1, 1}},
-		{unix.SYS_LCHOWN, args{g(0x0c0), 1, 1}},
+		{unix.SYS_FCHMODAT, args{gfdDir, g(offName), 0o640}},
+		{unix.SYS_CHOWN, args{g(offEscape), 1, 1}},
+		{unix.SYS_LCHOWN, args{g(offEscape), 1, 1}},
 		{unix.SYS_FCHOWN, args{gfdFile, 1, 1}},
-		{unix.SYS_FCHOWNAT, args{cwd, g(0x80), 2, 2, unix.AT_SYMLINK_NOFOLLOW}},
+		{unix.SYS_FCHOWNAT, args{cwd, g(offLink), 2, 2, unix.AT_SYMLINK_NOFOLLOW}},
 		{unix.SYS_UMASK, args{0o077}},
-		{unix.SYS_TRUNCATE, args{g(0), 100}},
+		{unix.SYS_TRUNCATE, args{g(offFile), 100}},
 		{unix.SYS_FTRUNCATE, args{gfdFile, 1 << 20}},
 		{unix.SYS_FSYNC, args{gfdFile}},
 		{unix.SYS_FDATASYNC, args{gfdStdout}},
@@ -1357,33 +1510,33 @@ func syscallSeeds() []seedCall {
 		{unix.SYS_FALLOCATE, args{gfdFile, 0, 0, 4096}},
 		{unix.SYS_FADVISE64, args{gfdFile, 0, 0, unix.FADV_SEQUENTIAL}},
 		{unix.SYS_FLOCK, args{gfdFile, unix.LOCK_EX}},
-		{unix.SYS_STATFS, args{g(0), out}},
+		{unix.SYS_STATFS, args{g(offFile), out}},
 		{unix.SYS_FSTATFS, args{gfdFile, out}},
-		{unix.SYS_UTIMENSAT, args{cwd, g(0), g(0x400), 0}},
+		{unix.SYS_UTIMENSAT, args{cwd, g(offFile), g(offTimes), 0}},
 		{unix.SYS_UTIMENSAT, args{gfdFile, 0, 0, 0}},
 		{unix.SYS_SENDFILE, args{gfdStdout, gfdFile, 0, 100}},
-		{unix.SYS_SENDFILE, args{gfdPipeW, gfdFile, g(0x440), 100}},
+		{unix.SYS_SENDFILE, args{gfdPipeW, gfdFile, g(offRlimit), 100}},
 		{unix.SYS_BRK, args{fuzzImageBase + fuzzImageSize + 0x100000}},
 		{unix.SYS_BRK, args{0}},
 		{unix.SYS_MMAP, args{0, 8192, unix.PROT_READ | unix.PROT_WRITE, unix.MAP_PRIVATE | unix.MAP_ANONYMOUS, ^uint64(0), 0}},
-		{unix.SYS_MMAP, args{g(0x1000), 4096, unix.PROT_READ, unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED, ^uint64(0), 0}},
+		{unix.SYS_MMAP, args{g(offData), 4096, unix.PROT_READ, unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED, ^uint64(0), 0}},
 		{unix.SYS_MMAP, args{0, 4096, unix.PROT_READ, unix.MAP_SHARED, gfdFile, 0}},
 		{unix.SYS_MMAP, args{g(0x4000), 8192, unix.PROT_READ | unix.PROT_WRITE, unix.MAP_PRIVATE | unix.MAP_FIXED, gfdFile, 0}},
 		{unix.SYS_MMAP, args{0, 1 << 40, unix.PROT_READ, unix.MAP_PRIVATE | unix.MAP_ANONYMOUS, ^uint64(0), 0}},
-		{unix.SYS_MUNMAP, args{g(0x1000), 4096}},
-		{unix.SYS_MPROTECT, args{g(0), 4096, unix.PROT_READ}},
-		{unix.SYS_MREMAP, args{g(0), 4096, 8192, unix.MREMAP_MAYMOVE}},
-		{unix.SYS_MREMAP, args{g(0), 8192, 4096, 0}},
-		{unix.SYS_MREMAP, args{g(0), 4096, 4096, unix.MREMAP_MAYMOVE | unix.MREMAP_FIXED, 0x2000000}},
-		{unix.SYS_MADVISE, args{g(0), 4096, unix.MADV_DONTNEED}},
-		{unix.SYS_MINCORE, args{g(0), 8192, out}},
-		{unix.SYS_MSYNC, args{g(0), 4096, unix.MS_SYNC}},
-		{unix.SYS_MLOCK, args{g(0), 4096}},
-		{unix.SYS_RT_SIGACTION, args{uint64(unix.SIGUSR1), g(0x340), out, 8}},
-		{unix.SYS_RT_SIGACTION, args{uint64(unix.SIGKILL), g(0x340), 0, 8}},
-		{unix.SYS_RT_SIGPROCMASK, args{unix.SIG_BLOCK, g(0x3e0), out, 8}},
+		{unix.SYS_MUNMAP, args{g(offData), 4096}},
+		{unix.SYS_MPROTECT, args{g(offFile), 4096, unix.PROT_READ}},
+		{unix.SYS_MREMAP, args{g(offFile), 4096, 8192, unix.MREMAP_MAYMOVE}},
+		{unix.SYS_MREMAP, args{g(offFile), 8192, 4096, 0}},
+		{unix.SYS_MREMAP, args{g(offFile), 4096, 4096, unix.MREMAP_MAYMOVE | unix.MREMAP_FIXED, 0x2000000}},
+		{unix.SYS_MADVISE, args{g(offFile), 4096, unix.MADV_DONTNEED}},
+		{unix.SYS_MINCORE, args{g(offFile), 8192, out}},
+		{unix.SYS_MSYNC, args{g(offFile), 4096, unix.MS_SYNC}},
+		{unix.SYS_MLOCK, args{g(offFile), 4096}},
+		{unix.SYS_RT_SIGACTION, args{uint64(unix.SIGUSR1), g(offSigact), out, 8}},
+		{unix.SYS_RT_SIGACTION, args{uint64(unix.SIGKILL), g(offSigact), 0, 8}},
+		{unix.SYS_RT_SIGPROCMASK, args{unix.SIG_BLOCK, g(offSigset), out, 8}},
 		{unix.SYS_RT_SIGPENDING, args{out, 8}},
-		{unix.SYS_SIGALTSTACK, args{g(0x300), out}},
+		{unix.SYS_SIGALTSTACK, args{g(offStack), out}},
 		{unix.SYS_SET_TID_ADDRESS, args{out}},
 		{unix.SYS_SET_ROBUST_LIST, args{out, 24}},
 		{unix.SYS_ARCH_PRCTL, args{archGetFS, out}},
@@ -1412,11 +1565,11 @@ func syscallSeeds() []seedCall {
 		{unix.SYS_GETRUSAGE, args{0, out}},
 		{unix.SYS_PRCTL, args{unix.PR_GET_NAME, out}},
 		{unix.SYS_EPOLL_CREATE1, args{unix.EPOLL_CLOEXEC}},
-		{unix.SYS_EPOLL_CTL, args{gfdEpoll, unix.EPOLL_CTL_ADD, gfdEvent, g(0x3c0)}},
+		{unix.SYS_EPOLL_CTL, args{gfdEpoll, unix.EPOLL_CTL_ADD, gfdEvent, g(offEpoll)}},
 		{unix.SYS_EPOLL_WAIT, args{gfdEpoll, out, 4, ^uint64(0)}},
 		{unix.SYS_EVENTFD2, args{3, unix.EFD_CLOEXEC}},
-		{unix.SYS_POLL, args{g(0x380), 2, ^uint64(0)}},
-		{unix.SYS_PPOLL, args{g(0x380), 2, 0, 0, 8}},
+		{unix.SYS_POLL, args{g(offPoll), 2, ^uint64(0)}},
+		{unix.SYS_PPOLL, args{g(offPoll), 2, 0, 0, 8}},
 	}
 }
 
@@ -1428,13 +1581,23 @@ func seedArgs(f *testing.F) {
 	f.Add(uint16(unix.SYS_GETPID), uint64(0), uint64(0), uint64(0), uint64(0), uint64(0), uint64(0), []byte(nil))
 }
 
+// shortMinimize sets -fuzzminimizetime to d unless it was given.
+func shortMinimize(d string) {
+	given := false
+	flag.Visit(func(fl *flag.Flag) { given = given || fl.Name == "test.fuzzminimizetime" })
+	if fl := flag.Lookup("test.fuzzminimizetime"); fl != nil && !given {
+		fl.Value.Set(d)
+	}
+}
+
 func FuzzSyscallArgs(f *testing.F) {
+	shortMinimize("5s")
 	seedArgs(f)
 	h := newSysHarness(f)
 	f.Fuzz(func(t *testing.T, nr uint16, a0, a1, a2, a3, a4, a5 uint64, mem []byte) {
 		h.reset(t, mem)
 		h.call(t, int(nr)%len(syscallTable), args{a0, a1, a2, a3, a4, a5})
-		h.emptyRoot()
+		h.on(t, "tidy", func(*thread) { h.tidy() })
 	})
 }
 
@@ -1514,6 +1677,7 @@ func encodeSeq(nrs []int, calls ...seedCall) []byte {
 }
 
 func FuzzSyscallSeq(f *testing.F) {
+	shortMinimize("5s")
 	nrs := fuzzNumbers()
 	if len(nrs) > 256 {
 		f.Fatalf("%d fuzzable syscalls do not fit the one-byte selector", len(nrs))
@@ -1523,21 +1687,21 @@ func FuzzSyscallSeq(f *testing.F) {
 	out := g(0x2000)
 	const newFD = gfdCount // the first descriptor a call opens
 	seqs := [][]seedCall{
-		{{unix.SYS_OPENAT, args{cwd, g(0x40), unix.O_CREAT | unix.O_RDWR, 0o644}}, {unix.SYS_WRITE, args{newFD, g(0x1000), 100}},
+		{{unix.SYS_OPENAT, args{cwd, g(offNew), unix.O_CREAT | unix.O_RDWR, 0o644}}, {unix.SYS_WRITE, args{newFD, g(offData), 100}},
 			{unix.SYS_LSEEK, args{newFD, 0, unix.SEEK_SET}}, {unix.SYS_READ, args{newFD, out, 100}}, {unix.SYS_CLOSE, args{newFD}}},
 		{{unix.SYS_MMAP, args{0, 0x10000, unix.PROT_READ | unix.PROT_WRITE, unix.MAP_PRIVATE | unix.MAP_ANONYMOUS, ^uint64(0), 0}},
 			{unix.SYS_MUNMAP, args{fuzzGuestMem - stackMax - stackGuard - 0x10000, 0x4000}},
 			{unix.SYS_BRK, args{fuzzImageBase + fuzzImageSize + 0x5000}}, {unix.SYS_BRK, args{fuzzImageBase + fuzzImageSize + 0x1000}}},
-		{{unix.SYS_PIPE2, args{out, 0}}, {unix.SYS_DUP2, args{newFD, 50}}, {unix.SYS_WRITE, args{newFD + 1, g(0x1000), 10}},
+		{{unix.SYS_PIPE2, args{out, 0}}, {unix.SYS_DUP2, args{newFD, 50}}, {unix.SYS_WRITE, args{newFD + 1, g(offData), 10}},
 			{unix.SYS_READ, args{50, out, 100}}, {unix.SYS_CLOSE_RANGE, args{newFD, 60, 0}}},
 		{{unix.SYS_MMAP, args{g(0x4000), 0x2000, unix.PROT_READ | unix.PROT_WRITE, unix.MAP_PRIVATE | unix.MAP_FIXED, gfdFile, 0}},
 			{unix.SYS_MPROTECT, args{g(0x4000), 0x1000, unix.PROT_READ}},
 			{unix.SYS_MREMAP, args{g(0x4000), 0x2000, 0x8000, unix.MREMAP_MAYMOVE}}, {unix.SYS_UNAME, args{out}}},
-		{{unix.SYS_MKDIR, args{g(0x40), 0o755}}, {unix.SYS_CHDIR, args{g(0x40)}}, {unix.SYS_GETCWD, args{out, 256}},
-			{unix.SYS_SYMLINK, args{g(0x100), g(0x1c0)}}, {unix.SYS_READLINK, args{g(0x1c0), out, 100}},
-			{unix.SYS_OPEN, args{g(0x1c0), unix.O_RDONLY}}, {unix.SYS_RENAME, args{g(0x1c0), g(0x1e0)}}},
-		{{unix.SYS_FLOCK, args{gfdFile, unix.LOCK_EX}}, {unix.SYS_OPEN, args{g(0), unix.O_RDWR}}, {unix.SYS_FLOCK, args{newFD, unix.LOCK_EX}},
-			{unix.SYS_FCNTL, args{gfdFile, unix.F_OFD_SETLK, g(0x320)}}, {unix.SYS_FCNTL, args{newFD, unix.F_OFD_SETLKW, g(0x320)}}},
+		{{unix.SYS_MKDIR, args{g(offNew), 0o755}}, {unix.SYS_CHDIR, args{g(offNew)}}, {unix.SYS_GETCWD, args{out, 256}},
+			{unix.SYS_SYMLINK, args{g(offOutside), g(offName)}}, {unix.SYS_READLINK, args{g(offName), out, 100}},
+			{unix.SYS_OPEN, args{g(offName), unix.O_RDONLY}}, {unix.SYS_RENAME, args{g(offName), g(offSubNew)}}},
+		{{unix.SYS_FLOCK, args{gfdFile, unix.LOCK_EX}}, {unix.SYS_OPEN, args{g(offFile), unix.O_RDWR}}, {unix.SYS_FLOCK, args{newFD, unix.LOCK_EX}},
+			{unix.SYS_FCNTL, args{gfdFile, unix.F_OFD_SETLK, g(offFlock)}}, {unix.SYS_FCNTL, args{newFD, unix.F_OFD_SETLKW, g(offFlock)}}},
 		{{unix.SYS_FCNTL, args{gfdPipeR, unix.F_SETFL, 0}}, {unix.SYS_READ, args{gfdPipeR, out, 100}}, {unix.SYS_READ, args{gfdPipeR, out, 100}}},
 	}
 	for _, s := range seqs {
@@ -1549,6 +1713,6 @@ func FuzzSyscallSeq(f *testing.F) {
 		for _, c := range decodeSeq(data, nrs) {
 			h.call(t, int(c.nr), c.a)
 		}
-		h.emptyRoot()
+		h.on(t, "tidy", func(*thread) { h.tidy() })
 	})
 }

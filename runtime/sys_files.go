@@ -297,6 +297,9 @@ func sysFcntl(t *thread, a args) uint64 {
 	}
 	switch cmd {
 	case unix.F_DUPFD, unix.F_DUPFD_CLOEXEC:
+		if int64(arg) < 0 || arg >= uint64(t.p.files.limit) {
+			return neg(unix.EINVAL)
+		}
 		nh, err := unix.FcntlInt(uintptr(h), unix.F_DUPFD_CLOEXEC, 0)
 		if err != nil {
 			return errno(err)
@@ -401,17 +404,17 @@ func (t *thread) dup3(oldfd, newfd int32, cloexec bool) uint64 {
 }
 
 func sysDup2(t *thread, a args) uint64 {
-	if a[0] == a[1] {
+	if int32(a[0]) == int32(a[1]) {
 		if _, err := t.p.files.host(int32(a[0])); err != nil {
 			return neg(unix.EBADF)
 		}
-		return a[1]
+		return uint64(int32(a[1]))
 	}
 	return t.dup3(int32(a[0]), int32(a[1]), false)
 }
 
 func sysDup3(t *thread, a args) uint64 {
-	if a[0] == a[1] || a[2]&^unix.O_CLOEXEC != 0 {
+	if int32(a[0]) == int32(a[1]) || a[2]&^unix.O_CLOEXEC != 0 {
 		return neg(unix.EINVAL)
 	}
 	return t.dup3(int32(a[0]), int32(a[1]), a[2]&unix.O_CLOEXEC != 0)

@@ -113,19 +113,41 @@ func sysMmap(t *thread, a args) uint64 {
 		if err != nil {
 			return neg(unix.EBADF)
 		}
-		hostProt := unix.PROT_READ | unix.PROT_WRITE // private: writes stay in the copy
+		// The host mapping must never fault when the monitor itself touches
+		// guest memory (a syscall writing a result there): shared mappings
+		// the guest may not write are mapped private (same contents, writes
+		// stay in the copy), and only whole pages inside the file are mapped;
+		// the rest of the range stays anonymous zeros.
 		hostFlags := unix.MAP_PRIVATE
-		if flags&mapTypeMask != mapPrivate {
+		if flags&mapTypeMask != mapPrivate && prot&unix.PROT_WRITE != 0 {
 			hostFlags = unix.MAP_SHARED
-			hostProt = prot & (unix.PROT_READ | unix.PROT_WRITE)
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(hostFD, &st); err != nil {
+			return errno(err)
+		}
+		fileLen := n
+		if st.Mode&unix.S_IFMT == unix.S_IFREG {
+			fileLen = 0
+			if uint64(st.Size) > off {
+				fileLen = min(n, alignDown(uint64(st.Size)-off, pageSize))
+			}
 		}
 		if flags&mapFixed != 0 {
 			as.unmap(start, start+n)
 		}
-		if _, err := unix.MmapPtr(hostFD, int64(off), hostPtr(t.p.mem, start), uintptr(n), hostProt|unix.PROT_READ,
-			hostFlags|unix.MAP_FIXED); err != nil {
-			as.resetHost(start, start+n)
-			return errno(err)
+		if fileLen > 0 {
+			if _, err := unix.MmapPtr(hostFD, int64(off), hostPtr(t.p.mem, start), uintptr(fileLen), unix.PROT_READ|unix.PROT_WRITE,
+				hostFlags|unix.MAP_FIXED); err != nil {
+				as.resetHost(start, start+n)
+				return errno(err)
+			}
+		}
+		if tail := (uint64(st.Size) - off) % pageSize; st.Mode&unix.S_IFMT == unix.S_IFREG && uint64(st.Size) > off && fileLen < n && tail != 0 {
+			// The page holding EOF: copy its bytes, the rest reads as zeros.
+			if b, err := t.p.mem.slice(start+fileLen, tail); err == nil {
+				unix.Pread(hostFD, b, int64(off+fileLen))
+			}
 		}
 		m.fileBacked, m.offset, m.name = true, off, t.p.files.name(fd)
 	} else if flags&mapFixed != 0 {
@@ -178,6 +200,10 @@ func sysMprotect(t *thread, a args) uint64 {
 
 func sysMremap(t *thread, a args) uint64 {
 	old, oldLen, newLen, flags, newAddr := a[0], alignUp(a[1], pageSize), alignUp(a[2], pageSize), int(a[3]), a[4]
+	size := t.p.mem.size
+	if oldLen > size || newLen > size || old > size-oldLen || a[1] > size || a[2] > size {
+		return neg(unix.EINVAL) // also rejects lengths that wrap around
+	}
 	if old&pageMask != 0 || newLen == 0 || flags&^(unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED) != 0 {
 		return neg(unix.EINVAL)
 	}
@@ -210,7 +236,7 @@ func sysMremap(t *thread, a args) uint64 {
 			return neg(unix.ENOMEM)
 		}
 	} else {
-		if newAddr < pageSize || newAddr+newLen > t.p.mem.size || newAddr < old+oldLen && old < newAddr+newLen {
+		if newAddr < pageSize || newAddr > size-newLen || newAddr < old+oldLen && old < newAddr+newLen {
 			return neg(unix.EINVAL)
 		}
 		as.unmap(newAddr, newAddr+newLen)
