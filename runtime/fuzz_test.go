@@ -1128,7 +1128,9 @@ func (h *sysHarness) reset(t *testing.T, mem []byte) {
 		p.fs.cwd = "/"
 		p.fs.mu.Unlock()
 		p.sig = newSignalState()
-		th.sigmask, th.pending, th.altstack, th.clearChildTID = 0, 0, stackT{}, 0
+		th.sigmask, th.pending, th.altstack, th.clearChildTID = 0, pendingSet{}, stackT{}, 0
+		th.waitSet, th.hasSavedMask, th.noResume, th.atCPL0 = 0, false, false, false
+		th.interrupt.Store(false)
 		th.exitThread, th.forceFullReturn, th.sregsValid, th.sregsDirty = false, false, false, false
 		unix.Umask(h.umask)
 	})

@@ -64,7 +64,10 @@ func fdIO(nr uintptr) handler {
 		if e != 0 {
 			return e
 		}
-		r, _, en := unix.Syscall6(nr, uintptr(h), ptr(b), uintptr(len(b)), uintptr(a[3]), 0, 0)
+		r, en := t.block(func() (uintptr, unix.Errno) {
+			r, _, en := unix.Syscall6(nr, uintptr(h), ptr(b), uintptr(len(b)), uintptr(a[3]), 0, 0)
+			return r, en
+		})
 		return result(r, en)
 	}
 }
@@ -106,7 +109,10 @@ func fdIOV(nr uintptr) handler {
 		if len(iov) > 0 {
 			p = uintptr(unsafe.Pointer(&iov[0]))
 		}
-		r, _, en := unix.Syscall6(nr, uintptr(h), p, uintptr(len(iov)), uintptr(a[3]), uintptr(a[4]), uintptr(a[5]))
+		r, en := t.block(func() (uintptr, unix.Errno) {
+			r, _, en := unix.Syscall6(nr, uintptr(h), p, uintptr(len(iov)), uintptr(a[3]), uintptr(a[4]), uintptr(a[5]))
+			return r, en
+		})
 		return result(r, en)
 	}
 }

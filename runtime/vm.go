@@ -65,8 +65,11 @@ type process struct {
 	cr3    uint64
 	cpuid  []kvm.CPUIDEntry
 	xcr0   uint64
-	pvm    bool
-	fsgs   bool
+	// xsaveSize is the XSAVE image a signal frame carries: every component
+	// XCR0 may enable (CPUID 0xd.0 ECX), within KVM's 4 KiB kvm_xsave.
+	xsaveSize uint64
+	pvm       bool
+	fsgs      bool
 
 	as     *addressSpace
 	files  *fdTable
@@ -110,6 +113,8 @@ func Run(ctx context.Context, cfg Config) (ExitStatus, error) {
 		p.close()
 		return ExitStatus{}, err
 	}
+	installKickSignal()
+	p.forwardHostSignals()
 	p.startThread(main)
 	select {
 	case <-p.exited:
@@ -213,6 +218,7 @@ func newProcess(cfg Config) (*process, error) {
 		return nil, fmt.Errorf("%w: %v", ErrKVM, err)
 	}
 	p.xcr0, p.fsgs = cpuFeatures(p.cpuid)
+	p.xsaveSize = xsaveSize(p.cpuid)
 	if p.vm, err = sys.CreateVM(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrKVM, err)
 	}
@@ -256,6 +262,16 @@ func cpuFeatures(entries []kvm.CPUIDEntry) (xcr0 uint64, fsgsbase bool) {
 		}
 	}
 	return xcr0 | 3, fsgsbase
+}
+
+func xsaveSize(entries []kvm.CPUIDEntry) uint64 {
+	size := uint64(xsaveMinSize)
+	for _, e := range entries {
+		if e.Function == 0xd && e.Index == 0 && uint64(e.ECX) > size {
+			size = uint64(e.ECX)
+		}
+	}
+	return min(alignUp(size, 64), 4096)
 }
 
 // exit ends the guest with status s (first caller wins).
