@@ -73,6 +73,8 @@ var diffCases = []diffCase{
 		"nodefer depth=3\n", "resethand: got=1 now_default=1\n", "reader: read=-1 errno=Interrupted system call\n",
 		"restart=1 handler ran=1\n", "itimer: fired>=3 1\n", "rem>=3s=1\n",
 	}},
+	{name: "pthreads", payload: "pthreads", timeout: 2 * time.Minute, wantStdout: "counter=160000 (want 160000) joins=280 tls_ok=1 main_tls=7\n" +
+		"condvar total=500500 (want 500500)\ncancelled: reader=1 sleeper=1 cleanups=2\n"},
 	{name: "sigabrt", payload: "abort", wantSignal: syscall.SIGABRT, wantStdout: "about to abort\n"},
 
 	{
