@@ -74,8 +74,10 @@ func sysEpollWait(t *thread, a args) uint64 {
 	if err != nil {
 		return neg(unix.EFAULT)
 	}
-	r, _, e := unix.Syscall6(unix.SYS_EPOLL_WAIT, uintptr(ep), ptr(b), uintptr(n), uintptr(int32(a[3])), 0, 0)
-	return result(r, e)
+	return result(t.block(func() (uintptr, unix.Errno) {
+		r, _, e := unix.Syscall6(unix.SYS_EPOLL_WAIT, uintptr(ep), ptr(b), uintptr(n), uintptr(int32(a[3])), 0, 0)
+		return r, e
+	}))
 }
 
 func sysEventfd(t *thread, a args) uint64 { return sysEventfd2(t, args{a[0], 0}) }
@@ -117,7 +119,7 @@ func (t *thread) poll(fdsAddr, nfds uint64, call func(fds []unix.PollFd) (uintpt
 			}
 		}
 	}
-	r, e := call(fds)
+	r, e := t.block(func() (uintptr, unix.Errno) { return call(fds) })
 	if e != 0 {
 		return neg(e)
 	}
