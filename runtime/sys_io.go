@@ -329,10 +329,10 @@ func sysTee(t *thread, a args) uint64 {
 	if e != 0 {
 		return e
 	}
-	return result(t.block(func() (uintptr, unix.Errno) {
+	return t.sigpipe(result(t.block(func() (uintptr, unix.Errno) {
 		r, _, e := unix.Syscall6(unix.SYS_TEE, uintptr(in), uintptr(out), uintptr(a[2]), uintptr(uint32(a[3])), 0, 0)
 		return r, e
-	}))
+	})), 0)
 }
 
 func sysCopyFileRange(t *thread, a args) uint64 {

@@ -387,27 +387,22 @@ static void test_udp(void) {
 		mm[i].msg_hdr.msg_name = &mfrom[i];
 		mm[i].msg_hdr.msg_namelen = sizeof mfrom[i];
 	}
-	struct timespec to = {5, 0};
-	int got = recvmmsg(b, mm, 4, MSG_WAITFORONE, &to);
+	// Without MSG_WAITFORONE recvmmsg waits for all three (loopback may
+	// still be delivering them when sendmmsg returns).
+	int got = recvmmsg(b, mm, 3, 0, NULL);
 	printf("udp: recvmmsg %d:", got);
 	for (int i = 0; i < got; i++)
 		printf(" [%.*s] namelen=%d", (int)mm[i].msg_len, mbuf[i], (int)mm[i].msg_hdr.msg_namelen);
 	printf("\n");
 
-	// A classic BPF filter, given through a pointer inside sock_fprog.
-	struct sock_filter_ drop[] = {{BPF_RET_K, 0, 0, 0}};
-	struct sock_filter_ accept_all[] = {{BPF_RET_K, 0, 0, 0xffffffff}};
-	struct sock_fprog_ prog = {1, drop};
-	CHECK(setsockopt(b, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) == 0);
-	CHECK(send(a, "dropped", 7, 0) == 7);
-	errno = 0;
-	n = recv(b, buf, sizeof buf, MSG_DONTWAIT);
-	printf("udp: drop-all filter: %d %s\n", (int)n, errname(errno));
-	prog.filter = accept_all;
+	// A classic BPF filter, given through a pointer inside sock_fprog:
+	// it keeps the UDP header and two bytes of each datagram.
+	struct sock_filter_ trim[] = {{BPF_RET_K, 0, 0, 8 + 2}};
+	struct sock_fprog_ prog = {1, trim};
 	CHECK(setsockopt(b, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) == 0);
 	CHECK(send(a, "kept", 4, 0) == 4);
 	n = recv(b, buf, sizeof buf, 0);
-	printf("udp: accept-all filter: %d [%.*s]\n", (int)n, (int)n, buf);
+	printf("udp: trimming filter: %d [%.*s]\n", (int)n, (int)n, buf);
 	prog.filter = (void *)8;
 	ERR("udp: filter at a bad address", setsockopt(b, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog));
 	close(a);
