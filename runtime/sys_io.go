@@ -106,11 +106,16 @@ func (t *thread) selectFDs(nfds int64, set [3]uint64, timeout *unix.Timespec) ui
 	if timeout != nil {
 		unix.ClockGettime(unix.CLOCK_MONOTONIC, &start)
 	}
+	// The wait is computed from start on every call, so that block may
+	// run it again (after a spurious host EINTR) without extending it.
 	_, e := t.block(func() (uintptr, unix.Errno) {
-		var w unix.Timespec // the host's copy, which it may update
+		var w unix.Timespec
 		var tsp uintptr
 		if timeout != nil {
-			w, tsp = *timeout, uintptr(unsafe.Pointer(&w))
+			var now unix.Timespec
+			unix.ClockGettime(unix.CLOCK_MONOTONIC, &now)
+			w = unix.NsecToTimespec(max(timeout.Nano()-(now.Nano()-start.Nano()), 0))
+			tsp = uintptr(unsafe.Pointer(&w))
 		}
 		r, _, e := unix.Syscall6(unix.SYS_PPOLL, fdsPtr(fds), uintptr(len(fds)), tsp, 0, 0, 0)
 		return r, e

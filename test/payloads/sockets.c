@@ -256,6 +256,11 @@ static void test_readiness(void) {
 	ts = (struct timespec){0, 1000000};
 	printf("pselect 1ms, no mask: %d\n", pselect(c + 1, &rs, NULL, NULL, &ts, NULL));
 
+	// No descriptors at all: a sleep.
+	tv = (struct timeval){0, 1000};
+	printf("select as a sleep: %d\n", select(0, NULL, NULL, NULL, &tv));
+	printf("poll as a sleep: %d\n", poll(NULL, 0, 1));
+
 	// Not-open descriptors and bad arguments.
 	fd_set bad;
 	FD_ZERO(&bad);
