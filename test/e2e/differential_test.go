@@ -90,6 +90,7 @@ var diffCases = []diffCase{
 	{name: "sockets-noroot", payload: "sockets", wantContains: []string{"done failed=0\n"}},
 	{name: "sigpipe", payload: "sockets", args: []string{"sigpipe"}, wantSignal: syscall.SIGPIPE,
 		wantStdout: "writing to a socket with no peer\n"},
+	{name: "tty", payload: "tty", wantContains: []string{"TIOCGWINSZ: 0 rows=33 cols=111\n", "done failed=0\n"}},
 	{name: "gonet", payload: "gonet", root: true, wantContains: []string{"concurrent: 20/20 ok\n", "done\n"}},
 	{name: "gonet-noroot", payload: "gonet", wantContains: []string{"done\n"}},
 }
