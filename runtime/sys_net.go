@@ -44,6 +44,10 @@ const (
 	sizeofSockFilter      = 8
 
 	maxControl = 64 << 10 // bound on a control buffer (Linux: optmem_max)
+	// Bounds on what one sendmmsg/recvmmsg call makes the monitor allocate:
+	// past them the call is shortened to the messages before.
+	mmsgControlBudget = 4 * maxControl
+	mmsgIovBudget     = 4 * uioMaxIov
 	uioMaxIov  = 1024     // UIO_MAXIOV: iovecs per message, messages per mmsg call
 	scmMaxFD   = 253      // SCM_MAX_FD: descriptors per SCM_RIGHTS message
 	bpfMaxInsn = 4096     // BPF_MAXINSNS: classic BPF program length
@@ -695,16 +699,23 @@ type mmsghdr struct {
 }
 
 // mmsgIn translates a guest mmsghdr array. A bad entry after the first
-// shortens the call to the entries before it, as the kernel stops there.
+// shortens the call to the entries before it, as the kernel stops there;
+// so does running over the allocation budgets.
 func (t *thread) mmsgIn(addr, vlen uint64, send bool) ([]*msg, []mmsghdr, uint64) {
 	vlen = min(vlen, uioMaxIov)
 	var ms []*msg
+	ctl, iov := 0, 0
 	for i := uint64(0); i < vlen; i++ {
 		m, e := t.msgIn(addr+i*sizeofMmsghdr, send)
 		if e != 0 {
 			if i == 0 {
 				return nil, nil, e
 			}
+			break
+		}
+		ctl, iov = ctl+len(m.ctl), iov+len(m.iov)
+		if i > 0 && (ctl > mmsgControlBudget || iov > mmsgIovBudget) {
+			m.release()
 			break
 		}
 		ms = append(ms, m)
