@@ -48,9 +48,9 @@ const (
 	// past them the call is shortened to the messages before.
 	mmsgControlBudget = 4 * maxControl
 	mmsgIovBudget     = 4 * uioMaxIov
-	uioMaxIov  = 1024     // UIO_MAXIOV: iovecs per message, messages per mmsg call
-	scmMaxFD   = 253      // SCM_MAX_FD: descriptors per SCM_RIGHTS message
-	bpfMaxInsn = 4096     // BPF_MAXINSNS: classic BPF program length
+	uioMaxIov         = 1024 // UIO_MAXIOV: iovecs per message, messages per mmsg call
+	scmMaxFD          = 253  // SCM_MAX_FD: descriptors per SCM_RIGHTS message
+	bpfMaxInsn        = 4096 // BPF_MAXINSNS: classic BPF program length
 )
 
 // socketDomains are the address families a guest may create. Families
