@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -860,6 +861,42 @@ static void test_errors(void) {
 	close(s);
 }
 
+// Interface ioctls: SIOCGIFCONF (whose struct points to the buffer) and
+// ifreq requests on the loopback interface.
+static void test_ifreq(void) {
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+	struct ifconf ifc = {.ifc_len = 0, .ifc_buf = NULL};
+	CHECK(ioctl(s, SIOCGIFCONF, &ifc) == 0);
+	int need = ifc.ifc_len;
+	printf("SIOCGIFCONF size query: %s\n", yes(need > 0 && need % sizeof(struct ifreq) == 0));
+	struct ifreq reqs[64];
+	ifc.ifc_len = sizeof reqs;
+	ifc.ifc_req = reqs;
+	CHECK(ioctl(s, SIOCGIFCONF, &ifc) == 0);
+	int lo = 0;
+	for (int i = 0; i < ifc.ifc_len / (int)sizeof(struct ifreq); i++)
+		lo |= strcmp(reqs[i].ifr_name, "lo") == 0;
+	printf("SIOCGIFCONF: same size=%s lo listed=%s\n", yes(ifc.ifc_len == need), yes(lo));
+	ifc.ifc_len = sizeof(struct ifreq);
+	ifc.ifc_buf = (void *)8;
+	ERR("SIOCGIFCONF bad buffer", ioctl(s, SIOCGIFCONF, &ifc));
+	struct ifreq r;
+	memset(&r, 0, sizeof r);
+	strcpy(r.ifr_name, "lo");
+	CHECK(ioctl(s, SIOCGIFINDEX, &r) == 0);
+	int idx = r.ifr_ifindex;
+	printf("SIOCGIFINDEX lo: %s\n", yes(idx > 0));
+	CHECK(ioctl(s, SIOCGIFFLAGS, &r) == 0);
+	printf("SIOCGIFFLAGS lo: loopback=%s up=%s\n", yes(r.ifr_flags & IFF_LOOPBACK), yes(r.ifr_flags & IFF_UP));
+	memset(&r, 0, sizeof r);
+	r.ifr_ifindex = idx;
+	CHECK(ioctl(s, SIOCGIFNAME, &r) == 0);
+	printf("SIOCGIFNAME: [%s]\n", r.ifr_name);
+	CHECK(ioctl(s, SIOCGIFADDR, &(struct ifreq){.ifr_name = "lo"}) == 0);
+	ERR("SIOCGIFMTU bad pointer", ioctl(s, SIOCGIFMTU, (void *)8));
+	close(s);
+}
+
 static void sigpipe_mode(void) {
 	int sv[2];
 	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
@@ -883,6 +920,7 @@ int main(int argc, char **argv) {
 	test_timerfd();
 	test_copies();
 	test_errors();
+	test_ifreq();
 	unlink("sockets.dat");
 	printf("done failed=%d\n", failed);
 	return failed;
