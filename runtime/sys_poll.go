@@ -109,9 +109,12 @@ func (t *thread) poll(fdsAddr, nfds uint64, call func(fds []unix.PollFd) (uintpt
 	if nfds > uint64(t.p.files.limit) {
 		return neg(unix.EINVAL)
 	}
-	raw, err := t.p.mem.slice(fdsAddr, nfds*8)
-	if err != nil {
-		return neg(unix.EFAULT)
+	var raw []byte
+	if nfds > 0 { // poll(NULL, 0, ms) is a sleep
+		var err error
+		if raw, err = t.p.mem.slice(fdsAddr, nfds*8); err != nil {
+			return neg(unix.EFAULT)
+		}
 	}
 	fds := make([]unix.PollFd, nfds)
 	bad := make([]bool, nfds)

@@ -22,12 +22,11 @@ func init() {
 }
 
 const (
-	sizeofItimerval  = 32 // two timevals
-	sizeofItimerspec = 32 // two timespecs
-	sizeofSigevent   = 64
-	sigevSignal      = 0
-	sigevNone        = 1
-	sigevThreadID    = 4
+	sizeofItimerval = 32 // two timevals
+	sizeofSigevent  = 64
+	sigevSignal     = 0
+	sigevNone       = 1
+	sigevThreadID   = 4
 )
 
 func sysAlarm(t *thread, a args) uint64 {

@@ -90,11 +90,6 @@ func (t *thread) syscall() {
 	if t.exitThread {
 		return
 	}
-	if ret == neg(unix.EPIPE) && raisesSIGPIPE(nr, a) {
-		// The kernel sends SIGPIPE to a thread whose write hit a closed pipe
-		// or socket; the host's went to the monitor, which ignores it.
-		t.p.queueSignal(unix.SIGPIPE, newSigInfo(unix.SIGPIPE, siUser).withSender(t.p.pid, unix.Getuid()), t)
-	}
 	if t.noResume {
 		// rt_sigreturn (or exec) installed the whole user state.
 		t.noResume = false
@@ -124,23 +119,6 @@ func (t *thread) syscall() {
 		}
 	}
 	t.resume(ret, retRIP, retFlags)
-}
-
-// raisesSIGPIPE reports whether syscall nr failing with EPIPE raises SIGPIPE.
-func raisesSIGPIPE(nr uint64, a args) bool {
-	switch nr {
-	case unix.SYS_WRITE, unix.SYS_WRITEV, unix.SYS_PWRITE64, unix.SYS_PWRITEV, unix.SYS_PWRITEV2,
-		unix.SYS_SENDFILE, unix.SYS_SPLICE, unix.SYS_TEE, unix.SYS_VMSPLICE:
-		return true
-	case unix.SYS_SENDTO:
-		return a[3]&unix.MSG_NOSIGNAL == 0
-	case unix.SYS_SENDMSG, unix.SYS_SENDMMSG:
-		if nr == unix.SYS_SENDMMSG {
-			return a[3]&unix.MSG_NOSIGNAL == 0
-		}
-		return a[2]&unix.MSG_NOSIGNAL == 0
-	}
-	return false
 }
 
 // resume returns to the guest at rip with flags and rax = ret.

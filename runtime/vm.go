@@ -82,6 +82,8 @@ type process struct {
 	trace  io.Writer
 	counts syscallCounts
 
+	unixNames unixNames // guest names of bound AF_UNIX sockets (sys_net.go)
+
 	threadsMu sync.Mutex
 	threads   map[int]*thread
 	nextVCPU  int

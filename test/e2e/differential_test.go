@@ -93,6 +93,18 @@ var diffCases = []diffCase{
 		"preempted a spinning goroutine: true\n", "got: user defined signal 1\n", "ticker ok\n",
 		"got: terminated - shutting down\n",
 	}},
+
+	// Sockets and other I/O (sys_net.go, sys_io.go). Inside a root, AF_UNIX
+	// path names are translated; without one they pass through.
+	{name: "sockets", payload: "sockets", root: true, wantContains: []string{
+		"tcp: client err=0 got [HELLO OVER TCP]\n", "received fds 5 7 cloexec=yes,yes\n",
+		"unix getsockname: [sock] len=7\n", "unix dgram sender: [dg1] len=6\n", "done failed=0\n"}},
+	{name: "sockets-noroot", payload: "sockets", wantContains: []string{"done failed=0\n"}},
+	{name: "sigpipe", payload: "sockets", args: []string{"sigpipe"}, wantSignal: syscall.SIGPIPE,
+		wantStdout: "writing to a socket with no peer\n"},
+	{name: "tty", payload: "tty", wantContains: []string{"TIOCGWINSZ: 0 rows=33 cols=111\n", "done failed=0\n"}},
+	{name: "gonet", payload: "gonet", root: true, wantContains: []string{"concurrent: 20/20 ok\n", "done\n"}},
+	{name: "gonet-noroot", payload: "gonet", wantContains: []string{"done\n"}},
 }
 
 func TestDifferential(t *testing.T) {
