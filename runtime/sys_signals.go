@@ -182,11 +182,18 @@ func sysSigaltstack(t *thread, a args) uint64 {
 
 func sysKill(t *thread, a args) uint64 {
 	pid, sig := int32(a[0]), unix.Signal(a[1])
-	if pid == int32(t.p.pid) || pid == 0 || pid == -1 {
+	if pid == int32(t.p.pid) {
 		return t.sendSignal(t, sig)
 	}
-	_, _, e := unix.Syscall(unix.SYS_KILL, uintptr(pid), uintptr(sig), 0)
-	return result(0, e)
+	if own, _ := unix.Getpgid(0); pid == 0 || pid == -1 || pid == -int32(own) {
+		// The guest's group (or all it can reach) includes itself.
+		if sig < 0 || sig > nSig {
+			return neg(unix.EINVAL)
+		}
+		t.p.signalChildren(pid == -1, sig)
+		return t.sendSignal(t, sig)
+	}
+	return t.p.killOther(pid, sig)
 }
 
 func sysTgkill(t *thread, a args) uint64 {

@@ -89,6 +89,10 @@ func (t *thread) syscall() {
 	if t.exitThread {
 		return
 	}
+	if t.execed { // execve: start the new image
+		t.execed = false
+		retRIP, retFlags = r.RIP, r.RFLAGS
+	}
 	t.resume(ret, retRIP, retFlags)
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	goruntime "runtime"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -27,10 +28,12 @@ type thread struct {
 	altstack      stackT
 
 	// set by handlers that change how the thread resumes
-	exitThread      bool // the thread is gone (exit, exit_group, fatal signal)
-	forceFullReturn bool // return by rewriting the user state even on hardware KVM
-	sregsValid      bool // run.S.Sregs holds this exit's special registers
-	sregsDirty      bool // a handler changed them: write them back on entry
+	exitThread      bool        // the thread is gone (exit, exit_group, fatal signal)
+	forceFullReturn bool        // return by rewriting the user state even on hardware KVM
+	execed          bool        // execve replaced the image: resume at the new registers
+	killed          atomic.Bool // another thread's execve ends this one
+	sregsValid      bool        // run.S.Sregs holds this exit's special registers
+	sregsDirty      bool        // a handler changed them: write them back on entry
 }
 
 // sregs returns the special registers, fetched on first use after an exit
@@ -51,7 +54,9 @@ func sliceAddr(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceDat
 type threadStart struct {
 	regs   kvm.Regs
 	fsBase uint64
-	tid    int // 0: allocate (the main thread gets the pid)
+	gsBase uint64
+	xsave  *kvm.Xsave // FPU/SSE/AVX state to restore (fork), or nil for the reset state
+	tid    int        // 0: allocate (the main thread gets the pid)
 	// ready receives nil once the thread exists, or why it could not.
 	ready chan<- error
 }
@@ -109,6 +114,7 @@ func (t *thread) setup(st threadStart) error {
 	writeTSS(p.sysMem, t.id)
 	s := initialSregs(p.cr3, t.id, p.fsgs)
 	s.FS.Base = st.fsBase
+	s.GS.Base = st.gsBase
 	if err := c.SetSregs(&s); err != nil {
 		return err
 	}
@@ -130,6 +136,11 @@ func (t *thread) setup(st threadStart) error {
 	if err := c.SetFPU(&fpu); err != nil {
 		return err
 	}
+	if st.xsave != nil {
+		if err := c.SetXsave(st.xsave); err != nil {
+			return err
+		}
+	}
 	// Registers go in through the sync block, which every entry writes back.
 	*t.regs = st.regs
 	t.run.ValidRegs = kvm.SyncRegs
@@ -144,6 +155,9 @@ func (t *thread) loop() {
 		case <-t.p.exited:
 			return
 		default:
+		}
+		if t.killed.Load() {
+			return
 		}
 		if t.sregsDirty {
 			t.run.DirtyRegs |= kvm.SyncSregs

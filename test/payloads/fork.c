@@ -1,0 +1,159 @@
+/* fork, wait4 status codes (exit and signal), pipes between parent and
+ * child, waitid, vfork+_exit, fork from a multithreaded parent. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int failed;
+#define CHECK(c, ...) do { if (!(c)) { printf("FAIL line %d: ", __LINE__); printf(__VA_ARGS__); printf("\n"); failed++; } } while (0)
+
+static int global = 7;
+
+static void exit_codes(void) {
+	int codes[] = {0, 1, 42, 255};
+	for (int i = 0; i < 4; i++) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			global = 99; /* the parent's copy must not change */
+			_exit(codes[i]);
+		}
+		CHECK(pid > 0, "fork: %s", strerror(errno));
+		int st = 0;
+		pid_t w = wait4(pid, &st, 0, NULL);
+		CHECK(w == pid, "wait4 returned %d", w);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == codes[i], "status %#x for code %d", st, codes[i]);
+		printf("child exit %d: WIFEXITED=%d WEXITSTATUS=%d\n", codes[i], WIFEXITED(st), WEXITSTATUS(st));
+	}
+	CHECK(global == 7, "parent memory changed by child: %d", global);
+}
+
+static void signals(void) {
+	pid_t pid = fork();
+	if (pid == 0) {
+		*(volatile int *)0 = 1; /* SIGSEGV */
+		_exit(0);
+	}
+	int st = 0;
+	waitpid(pid, &st, 0);
+	printf("child segv: WIFSIGNALED=%d WTERMSIG=%d\n", WIFSIGNALED(st), WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+
+	pid = fork();
+	if (pid == 0) {
+		abort();
+	}
+	waitpid(pid, &st, 0);
+	printf("child abort: WIFSIGNALED=%d WTERMSIG=%d\n", WIFSIGNALED(st), WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+
+	/* A child that waits in read until the parent kills it. */
+	int p[2];
+	pipe(p);
+	pid = fork();
+	if (pid == 0) {
+		char c;
+		close(p[1]);
+		read(p[0], &c, 1);
+		_exit(5);
+	}
+	close(p[0]);
+	CHECK(kill(pid, SIGKILL) == 0, "kill: %s", strerror(errno));
+	waitpid(pid, &st, 0);
+	close(p[1]);
+	printf("child killed: WIFSIGNALED=%d WTERMSIG=%d\n", WIFSIGNALED(st), WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+static void pipes(void) {
+	int down[2], up[2];
+	CHECK(pipe(down) == 0 && pipe(up) == 0, "pipe");
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(down[1]);
+		close(up[0]);
+		char buf[64];
+		ssize_t n = read(down[0], buf, sizeof buf);
+		for (ssize_t i = 0; i < n; i++)
+			if (buf[i] >= 'a' && buf[i] <= 'z') buf[i] -= 32;
+		write(up[1], buf, n);
+		CHECK(getppid() > 1, "getppid");
+		_exit(getpid() == pid ? 1 : 0); /* pid is 0 in the child */
+	}
+	close(down[0]);
+	close(up[1]);
+	write(down[1], "hello child", 11);
+	close(down[1]);
+	char buf[64] = {0};
+	ssize_t n = read(up[0], buf, sizeof buf - 1);
+	printf("pipe round trip: %zd [%s]\n", n, buf);
+	char c;
+	CHECK(read(up[0], &c, 1) == 0, "EOF after the child exits");
+	int st;
+	waitpid(pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %#x", st);
+	close(up[0]);
+}
+
+static void waitid_test(void) {
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(17);
+	siginfo_t si;
+	memset(&si, 0, sizeof si);
+	CHECK(waitid(P_PID, pid, &si, WEXITED) == 0, "waitid: %s", strerror(errno));
+	printf("waitid: code=%s status=%d pid-ok=%d\n", si.si_code == CLD_EXITED ? "CLD_EXITED" : "?", si.si_status, si.si_pid == pid);
+	CHECK(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD, "no children left");
+}
+
+static void vfork_test(void) {
+	pid_t pid = vfork();
+	if (pid == 0)
+		_exit(9);
+	int st;
+	waitpid(pid, &st, 0);
+	printf("vfork: exit %d\n", WEXITSTATUS(st));
+}
+
+static void *spin(void *arg) {
+	volatile long *n = arg;
+	for (;;) {
+		(*n)++;
+		usleep(1000);
+	}
+	return NULL;
+}
+
+static void threaded(void) {
+	static long counter;
+	pthread_t th;
+	pthread_create(&th, NULL, spin, &counter);
+	usleep(5000);
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* Only the forking thread exists in the child. */
+		long before = counter;
+		usleep(20000);
+		_exit(counter == before ? 0 : 1);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	printf("fork with threads: child exit %d\n", WEXITSTATUS(st));
+}
+
+int main(void) {
+	setvbuf(stdout, NULL, _IONBF, 0);
+	struct rlimit rl = {0, 0};
+	setrlimit(RLIMIT_CORE, &rl);
+	exit_codes();
+	signals();
+	pipes();
+	waitid_test();
+	vfork_test();
+	threaded();
+	printf("done failed=%d\n", failed);
+	return failed != 0;
+}
