@@ -81,6 +81,25 @@ var diffCases = []diffCase{
 		wantContains: []string{"hello from go\n", "sleep: ok\n", "file: 23 bytes, first line \"first line\"\n", "exiting with 7\n"},
 	},
 	{name: "gohello-0", payload: "gohello", args: []string{"0"}, wantContains: []string{"exiting with 0\n"}},
+
+	{name: "fork", payload: "fork", wantContains: []string{
+		"child exit 42: WIFEXITED=1 WEXITSTATUS=42\n", "child segv: WIFSIGNALED=1 WTERMSIG=11\n",
+		"child abort: WIFSIGNALED=1 WTERMSIG=6\n", "child killed: WIFSIGNALED=1 WTERMSIG=9\n",
+		"pipe round trip: 11 [HELLO CHILD]\n", "waitid: code=CLD_EXITED status=17 pid-ok=1\n",
+		"vfork: exit 9\n", "fork with threads: child exit 0\n", "done failed=0\n",
+	}},
+	{name: "execve", payload: "execve", wantContains: []string{
+		"execve missing: ENOENT\n", "execve no x bit: EACCES\n", "execve garbage: ENOEXEC\n",
+		"child: fd 3 (no cloexec) open=1, fd 4 (cloexec) open=0 errno=EBADF\n", "fork+execve: status 3\n",
+		"vfork+execve: status 12\n", "posix_spawn: read 32 [spawned: hello through the pipe] status 6\n",
+		"script: argc=4 argv0=execve argv1=script-arg argv2=./script.sh argv3=extra\n", "fexecve: status 21\n",
+		"done failed=0\n",
+	}},
+	{name: "execve-root", payload: "execve", root: true, wantContains: []string{"fork+execve: status 3\n", "done failed=0\n"}},
+	{name: "goexec", payload: "goexec", args: []string{"/bin/echo"}, wantContains: []string{
+		"child-upper: \"THROUGH A PIPE\\n\" err=<nil>\n", "child-exit: code 7 stderr \"child writes to stderr\\n\"\n",
+		"missing program: true\n", "/bin/echo x: \"x\\n\" err=<nil>\n",
+	}},
 }
 
 func TestDifferential(t *testing.T) {

@@ -66,6 +66,7 @@ static void exec_errors(void) {
 	errno = 0;
 	CHECK(execve("/nonexistent/prog", av, environ) == -1, "execve nonexistent returned");
 	printf("execve missing: %s\n", errname(errno));
+	unlink("notexec");
 	int fd = open("notexec", O_CREAT | O_WRONLY | O_TRUNC, 0644);
 	write(fd, "hello\n", 6);
 	close(fd);
