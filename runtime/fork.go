@@ -69,6 +69,7 @@ type forkState struct {
 	Files     []forkFD
 	FileLimit int
 	Vfork     bool
+	Parent    int // the parent guest's pid
 }
 
 // IsChild reports whether this process was started by a monitor to continue
@@ -89,6 +90,14 @@ func (c *children) add(pid int) {
 		c.pids = map[int]bool{}
 	}
 	c.pids[pid] = true
+	c.mu.Unlock()
+}
+
+// reaped forgets a child once waited for: its pid may be reused by any
+// host process from then on.
+func (c *children) reaped(pid int) {
+	c.mu.Lock()
+	delete(c.pids, pid)
 	c.mu.Unlock()
 }
 
@@ -134,7 +143,7 @@ func (t *thread) fork(req cloneRequest) uint64 {
 		Sigmask:  t.sigmask,
 		Altstack: [3]uint64{t.altstack.sp, t.altstack.flags, t.altstack.size},
 		Memory:   p.mem.size, Strict: p.cfg.Strict, Trace: p.trace != nil,
-		Root: p.fs.root, Cwd: p.fs.cwdPath(), KVMDevice: p.cfg.KVMDevice, Exe: p.exe, Vfork: vfork,
+		Root: p.fs.root, Cwd: p.fs.cwdPath(), KVMDevice: p.cfg.KVMDevice, Exe: p.exe, Vfork: vfork, Parent: p.pid,
 	}
 	regs := *t.regs
 	regs.RAX = 0
@@ -434,7 +443,7 @@ func restoreProcess(st *forkState) (*process, error) {
 		unix.Close(childMemFD)
 		return nil, err
 	}
-	p.forked = true
+	p.forked, p.parent = true, st.Parent
 	if err := p.mem.loadImage(childMemFD); err != nil {
 		return nil, err
 	}

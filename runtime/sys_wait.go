@@ -41,6 +41,9 @@ func sysWait4(t *thread, a args) uint64 {
 	if e != 0 {
 		return neg(e)
 	}
+	if ws := unix.WaitStatus(status); r != 0 && options&unix.WNOWAIT == 0 && (ws.Exited() || ws.Signaled()) {
+		t.p.children.reaped(int(r))
+	}
 	if r != 0 && statusAddr != 0 {
 		if t.p.mem.writeU32(statusAddr, uint32(status)) != nil {
 			return neg(unix.EFAULT)
@@ -76,6 +79,12 @@ func sysWaitid(t *thread, a args) uint64 {
 	if e != 0 {
 		return neg(e)
 	}
+	// siginfo: si_code at 8, si_pid at 16 (zero when WNOHANG found nothing).
+	const cldExited, cldKilled, cldDumped = 1, 2, 3
+	if code, pid := int32(le.Uint32(info[8:])), int(int32(le.Uint32(info[16:]))); pid > 0 && options&unix.WNOWAIT == 0 &&
+		(code == cldExited || code == cldKilled || code == cldDumped) {
+		t.p.children.reaped(pid)
+	}
 	if infoAddr != 0 && t.p.mem.write(infoAddr, info[:]) != nil {
 		return neg(unix.EFAULT)
 	}
@@ -86,9 +95,11 @@ func sysWaitid(t *thread, a args) uint64 {
 }
 
 // reachable reports whether the guest may signal or regroup host process
-// pid: itself, its parent, its children.
+// pid: itself, its parent guest (while it is still the parent: an orphan's
+// new parent is no guest), its children. The top-level guest's host parent
+// (a shell, the shim) is out of reach.
 func (p *process) reachable(pid int) bool {
-	return pid == p.pid || pid == unix.Getppid() || p.children.has(pid)
+	return pid == p.pid || p.parent != 0 && pid == p.parent && unix.Getppid() == p.parent || p.children.has(pid)
 }
 
 // reachableGroup reports whether the guest may signal process group pgid:

@@ -95,6 +95,7 @@ type process struct {
 	children children // host pids of the guest's children (fork.go)
 	vforkFD  int      // a vfork child's end of its parent's wait pipe, or -1
 	forked   bool     // this monitor runs a forked guest (a child monitor)
+	parent   int      // the parent guest's pid when forked, else 0
 	execMu   sync.Mutex
 }
 
