@@ -2,6 +2,7 @@
  * child, waitid, vfork+_exit, fork from a multithreaded parent. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -66,6 +67,24 @@ static void signals(void) {
 	waitpid(pid, &st, 0);
 	close(p[1]);
 	printf("child killed: WIFSIGNALED=%d WTERMSIG=%d\n", WIFSIGNALED(st), WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	CHECK(kill(pid, 0) == -1 && errno == ESRCH, "kill of a reaped child: %s", strerror(errno));
+
+	/* SIGTERM with the default action, sent once the child is running. */
+	pipe(p);
+	pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		write(p[1], "r", 1);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	char c;
+	read(p[0], &c, 1);
+	close(p[0]);
+	kill(pid, SIGTERM);
+	waitpid(pid, &st, 0);
+	printf("child terminated: WIFSIGNALED=%d WTERMSIG=%d\n", WIFSIGNALED(st), WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 
 static void pipes(void) {
@@ -81,6 +100,13 @@ static void pipes(void) {
 			if (buf[i] >= 'a' && buf[i] <= 'z') buf[i] -= 32;
 		write(up[1], buf, n);
 		CHECK(getppid() > 1, "getppid");
+		/* Only the guest's own descriptors, nothing of the monitor's. */
+		int open_fds = 0;
+		for (int fd = 0; fd < 256; fd++)
+			open_fds += fcntl(fd, F_GETFD) >= 0;
+		char line[64];
+		int len = snprintf(line, sizeof line, "child open fds: %d\n", open_fds);
+		write(1, line, len);
 		_exit(getpid() == pid ? 1 : 0); /* pid is 0 in the child */
 	}
 	close(down[0]);
