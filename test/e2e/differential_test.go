@@ -85,7 +85,7 @@ var diffCases = []diffCase{
 	{name: "fork", payload: "fork", wantContains: []string{
 		"child exit 42: WIFEXITED=1 WEXITSTATUS=42\n", "child segv: WIFSIGNALED=1 WTERMSIG=11\n",
 		"child abort: WIFSIGNALED=1 WTERMSIG=6\n", "child killed: WIFSIGNALED=1 WTERMSIG=9\n",
-		"child terminated: WIFSIGNALED=1 WTERMSIG=15\n", "child open fds: 5\n",
+		"child terminated: WIFSIGNALED=1 WTERMSIG=15\n", "child open fds: parent's - 2: yes\n",
 		"pipe round trip: 11 [HELLO CHILD]\n", "waitid: code=CLD_EXITED status=17 pid-ok=1\n",
 		"vfork: exit 9\n", "fork with threads: child exit 0\n", "done failed=0\n",
 	}},
