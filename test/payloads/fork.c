@@ -102,17 +102,18 @@ static void pipes(void) {
 	if (pid == 0) {
 		close(down[1]);
 		close(up[0]);
+		/* Only the guest's own descriptors, nothing of the monitor's
+		 * (printed before the reply, which lets the parent go on). */
+		char line[64];
+		int len = snprintf(line, sizeof line, "child open fds: parent's - 2: %s\n",
+				   count_fds() == parent_fds - 2 ? "yes" : "no");
+		write(1, line, len);
 		char buf[64];
 		ssize_t n = read(down[0], buf, sizeof buf);
 		for (ssize_t i = 0; i < n; i++)
 			if (buf[i] >= 'a' && buf[i] <= 'z') buf[i] -= 32;
 		write(up[1], buf, n);
 		CHECK(getppid() > 1, "getppid");
-		/* Only the guest's own descriptors, nothing of the monitor's. */
-		char line[64];
-		int len = snprintf(line, sizeof line, "child open fds: parent's - 2: %s\n",
-				   count_fds() == parent_fds - 2 ? "yes" : "no");
-		write(1, line, len);
 		_exit(getpid() == pid ? 1 : 0); /* pid is 0 in the child */
 	}
 	close(down[0]);
