@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -269,16 +270,15 @@ func (t *thread) fork(req cloneRequest) uint64 {
 	if vfork {
 		// Like vfork: the parent resumes once the child execs or exits,
 		// when the child monitor's end of the pipe closes.
+		// Not through block: like Linux's vfork wait, signals for the
+		// parent wait until the child has let go of it.
 		var b [1]byte
 		for {
-			n, e := t.block(func() (uintptr, unix.Errno) {
-				r, _, e := unix.Syscall(unix.SYS_READ, uintptr(vforkR), uintptr(unsafe.Pointer(&b[0])), 1)
-				return r, e
-			})
-			if e == unix.EINTR {
+			n, err := unix.Read(vforkR, b[:])
+			if err == unix.EINTR {
 				continue
 			}
-			if e != 0 || n == 0 {
+			if err != nil || n == 0 {
 				break
 			}
 		}
@@ -460,10 +460,27 @@ func restoreProcess(st *forkState) (*process, error) {
 		}
 	}
 	as.brkStart, as.brk, as.mmapTop = st.BrkStart, st.Brk, st.MmapTop
+	content := []forkMapping{}
+	for _, m := range as.maps {
+		content = append(content, forkMapping{Start: alignDown(m.start, pageSize), End: alignUp(m.end, pageSize)})
+	}
 	if lo, hi := alignDown(st.BrkStart, pageSize), alignUp(st.Brk, pageSize); hi > lo && hi <= p.mem.size {
 		if err := p.mem.commit(lo, hi-lo); err != nil {
 			return nil, err
 		}
+		content = append(content, forkMapping{Start: lo, End: hi})
+	}
+	// Memory outside the image's mappings has no content: back it with
+	// ordinary anonymous memory again (huge pages, no page-cache copy when
+	// the child maps and touches it later).
+	sort.Slice(content, func(i, j int) bool { return content[i].Start < content[j].Start })
+	next := uint64(0)
+	for _, c := range append(content, forkMapping{Start: p.mem.size, End: p.mem.size}) {
+		if c.Start > next {
+			as.resetHost(next, c.Start)
+			unix.Madvise(p.mem.host[next:c.Start], unix.MADV_HUGEPAGE)
+		}
+		next = max(next, c.End)
 	}
 	p.exe = st.Exe
 	for i, a := range st.Actions {
