@@ -14,6 +14,8 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -71,6 +73,14 @@ type forkState struct {
 	FileLimit int
 	Vfork     bool
 	Parent    int // the parent guest's pid
+	// Shared file mappings, re-mapped shared in the child; their files
+	// follow the guest's descriptors.
+	Shared []sharedRange
+}
+
+// sharedRange is a host MAP_SHARED file mapping inside guest memory.
+type sharedRange struct {
+	Start, End, Offset uint64 // guest range, file offset
 }
 
 // IsChild reports whether this process was started by a monitor to continue
@@ -208,6 +218,13 @@ func (t *thread) fork(req cloneRequest) uint64 {
 	}
 	p.files.mu.Unlock()
 
+	sharedFiles := p.sharedMappings(st)
+	defer func() {
+		for _, h := range sharedFiles {
+			unix.Close(h)
+		}
+	}()
+
 	var enc bytes.Buffer
 	if err := gob.NewEncoder(&enc).Encode(st); err != nil {
 		p.report("fork: encode state: %v", err)
@@ -241,7 +258,7 @@ func (t *thread) fork(req cloneRequest) uint64 {
 		defer unix.Close(vforkR)
 	}
 	files := []uintptr{uintptr(devNull), uintptr(devNull), logFD, uintptr(statefd), uintptr(memfd), uintptr(vforkW)}
-	for _, h := range guestFiles {
+	for _, h := range append(guestFiles, sharedFiles...) {
 		files = append(files, uintptr(h))
 	}
 	pid, err := syscall.ForkExec("/proc/self/exe", []string{os.Args[0], childArg},
@@ -482,6 +499,18 @@ func restoreProcess(st *forkState) (*process, error) {
 		}
 		next = max(next, c.End)
 	}
+	for i, r := range st.Shared {
+		h := childFirstFD + len(st.Files) + i
+		if r.Start < r.End && r.End <= p.mem.size {
+			// The same file pages as the parent's: stores stay visible both
+			// ways, and futexes there are shared (keyed on the file).
+			if _, err := unix.MmapPtr(h, int64(r.Offset), hostPtr(p.mem, r.Start), uintptr(r.End-r.Start),
+				unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED); err != nil {
+				p.report("fork child: shared mapping at %#x not shared: %v", r.Start, err)
+			}
+		}
+		unix.Close(h)
+	}
 	p.exe = st.Exe
 	for i, a := range st.Actions {
 		p.sig.actions[i] = sigaction{a[0], a[1], a[2], a[3]}
@@ -550,4 +579,41 @@ func exitLike(s ExitStatus) {
 	unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_UNBLOCK, uintptr(unsafe.Pointer(&set)), 0, 8, 0, 0)
 	unix.Tgkill(os.Getpid(), unix.Gettid(), sig)
 	os.Exit(128 + int(sig)) // not reached for signals whose default kills
+}
+
+// sharedMappings finds the host MAP_SHARED file mappings inside guest memory
+// (the guest's writable MAP_SHARED file mappings), records them in st and
+// returns a descriptor of each file, opened through /proc/self/map_files
+// (which needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE). A mapping whose
+// file cannot be opened is copied into the child like private memory.
+func (p *process) sharedMappings(st *forkState) []int {
+	data, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return nil
+	}
+	base := uint64(sliceAddr(p.mem.host))
+	var fds []int
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 || len(f[1]) < 4 || f[1][3] != 's' {
+			continue
+		}
+		lo, hi, ok := strings.Cut(f[0], "-")
+		if !ok {
+			continue
+		}
+		start, err1 := strconv.ParseUint(lo, 16, 64)
+		end, err2 := strconv.ParseUint(hi, 16, 64)
+		off, err3 := strconv.ParseUint(f[2], 16, 64)
+		if err1 != nil || err2 != nil || err3 != nil || start < base || end > base+p.mem.size || start >= end {
+			continue
+		}
+		h, err := unix.Open("/proc/self/map_files/"+f[0], unix.O_RDWR|unix.O_CLOEXEC, 0)
+		if err != nil {
+			continue
+		}
+		fds = append(fds, h)
+		st.Shared = append(st.Shared, sharedRange{Start: start - base, End: end - base, Offset: off})
+	}
+	return fds
 }

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -142,6 +143,30 @@ static void waitid_test(void) {
 	CHECK(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD, "no children left");
 }
 
+/* A MAP_SHARED file mapping stays shared with the child: its stores are
+ * seen by the parent, a private mapping's are not. */
+static void shared_mapping(void) {
+	char name[] = "/tmp/km-fork-shared-XXXXXX";
+	int fd = mkstemp(name);
+	CHECK(fd >= 0, "mkstemp: %s", strerror(errno));
+	unlink(name);
+	ftruncate(fd, 8192);
+	volatile int *sh = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	volatile int *pr = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(sh != MAP_FAILED && pr != MAP_FAILED, "mmap");
+	close(fd);
+	sh[0] = 1;
+	sh[1024] = 2;
+	pr[0] = 3;
+	pid_t pid = fork();
+	if (pid == 0) {
+		_exit(sh[0] == 1 && sh[1024] == 2 && pr[0] == 3 ? (sh[0] = 41, sh[1024] = 42, pr[0] = 43, 0) : 1);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	printf("shared mapping: child %d, parent sees %d %d, private %d\n", WEXITSTATUS(st), sh[0], sh[1024], pr[0]);
+}
+
 static void vfork_test(void) {
 	pid_t pid = vfork();
 	if (pid == 0)
@@ -185,6 +210,7 @@ int main(void) {
 	signals();
 	pipes();
 	waitid_test();
+	shared_mapping();
 	vfork_test();
 	threaded();
 	printf("done failed=%d\n", failed);
