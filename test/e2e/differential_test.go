@@ -87,7 +87,7 @@ var diffCases = []diffCase{
 		"child abort: WIFSIGNALED=1 WTERMSIG=6\n", "child killed: WIFSIGNALED=1 WTERMSIG=9\n",
 		"child terminated: WIFSIGNALED=1 WTERMSIG=15\n", "child open fds: parent's - 2: yes\n",
 		"pipe round trip: 11 [HELLO CHILD]\n", "waitid: code=CLD_EXITED status=17 pid-ok=1\n",
-		"shared mapping: child 0, parent sees 41 42, private 3\n",
+		"shared mapping: child 0, parent sees 41 42, private 3, anonymous 44\n",
 		"vfork: exit 9\n", "fork with threads: child exit 0\n", "done failed=0\n",
 	}},
 	{name: "execve", payload: "execve", wantContains: []string{

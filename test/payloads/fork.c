@@ -153,18 +153,22 @@ static void shared_mapping(void) {
 	ftruncate(fd, 8192);
 	volatile int *sh = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	volatile int *pr = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	CHECK(sh != MAP_FAILED && pr != MAP_FAILED, "mmap");
+	volatile int *an = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(sh != MAP_FAILED && pr != MAP_FAILED && an != MAP_FAILED, "mmap");
+	CHECK(an[0] == 0 && an[2047] == 0, "fresh shared anonymous memory is zero");
 	close(fd);
 	sh[0] = 1;
 	sh[1024] = 2;
 	pr[0] = 3;
 	pid_t pid = fork();
 	if (pid == 0) {
+		an[5] = 44;
 		_exit(sh[0] == 1 && sh[1024] == 2 && pr[0] == 3 ? (sh[0] = 41, sh[1024] = 42, pr[0] = 43, 0) : 1);
 	}
 	int st;
 	waitpid(pid, &st, 0);
-	printf("shared mapping: child %d, parent sees %d %d, private %d\n", WEXITSTATUS(st), sh[0], sh[1024], pr[0]);
+	printf("shared mapping: child %d, parent sees %d %d, private %d, anonymous %d\n", WEXITSTATUS(st), sh[0], sh[1024],
+	       pr[0], an[5]);
 }
 
 static void vfork_test(void) {
