@@ -22,8 +22,9 @@ func init() {
 }
 
 const (
-	maxArgStrings = 1 << 17 // argv+envp entries accepted (MAX_ARG_STRINGS is 0x7fffffff; memory bounds it first)
-	maxArgBytes   = 2 << 20 // total argv+envp size: km places them in the top half of the 8 MiB stack
+	maxArgStrings = 1 << 17   // argv+envp entries accepted (MAX_ARG_STRINGS is 0x7fffffff; memory bounds it first)
+	maxArgBytes   = 2 << 20   // total argv+envp size: km places them in the top half of the 8 MiB stack
+	maxArgString  = 128 << 10 // one argument or variable (MAX_ARG_STRLEN)
 	// execThreadWait bounds how long execve waits for the other threads to
 	// leave the guest; a thread stuck in a host call past it is abandoned.
 	execThreadWait = 2 * time.Second
@@ -46,20 +47,14 @@ func (t *thread) execve(dirfd int32, pathAddr, argvAddr, envAddr uint64, flags i
 	if err != nil {
 		return errno(err)
 	}
-	argv, err := p.mem.readStringArray(argvAddr, maxArgStrings)
+	budget := maxArgBytes
+	argv, err := p.mem.readArgs(argvAddr, &budget)
 	if err != nil {
 		return errno(err)
 	}
-	envp, err := p.mem.readStringArray(envAddr, maxArgStrings)
+	envp, err := p.mem.readArgs(envAddr, &budget)
 	if err != nil {
 		return errno(err)
-	}
-	total := 0
-	for _, s := range append(argv, envp...) {
-		total += len(s) + 1
-	}
-	if total > maxArgBytes {
-		return neg(unix.E2BIG)
 	}
 
 	var f *os.File
@@ -191,5 +186,39 @@ func (p *process) stopOtherThreads(t *thread) {
 			return
 		}
 		time.Sleep(200 * time.Microsecond)
+	}
+}
+
+// readArgs reads a NULL-terminated guest array of string pointers (argv,
+// envp), charging each string and pointer to *budget: E2BIG once it is
+// spent, so a hostile array (the same long string a million times) costs
+// the monitor at most maxArgBytes.
+func (m *guestMemory) readArgs(addr uint64, budget *int) ([]string, error) {
+	var out []string
+	if addr == 0 {
+		return nil, nil
+	}
+	for i := uint64(0); ; i++ {
+		if len(out) >= maxArgStrings {
+			return nil, unix.E2BIG
+		}
+		p, err := m.readU64(addr + i*8)
+		if err != nil {
+			return nil, err
+		}
+		if p == 0 {
+			return out, nil
+		}
+		s, err := m.readString(p, min(*budget, maxArgString))
+		if err == unix.ENAMETOOLONG {
+			return nil, unix.E2BIG
+		}
+		if err != nil {
+			return nil, err
+		}
+		if *budget -= len(s) + 1 + 8; *budget < 0 {
+			return nil, unix.E2BIG
+		}
+		out = append(out, s)
 	}
 }

@@ -92,6 +92,7 @@ var diffCases = []diffCase{
 	}},
 	{name: "execve", payload: "execve", wantContains: []string{
 		"execve missing: ENOENT\n", "execve no x bit: EACCES\n", "execve garbage: ENOEXEC\n",
+		"execve huge argv: E2BIG\n", "execve bad argv pointer: EFAULT\n",
 		"child: fd 3 (no cloexec) open=1, fd 4 (cloexec) open=0 errno=EBADF\n", "fork+execve: status 3\n",
 		"vfork+execve: status 12\n", "posix_spawn: read 32 [spawned: hello through the pipe] status 6\n",
 		"script: argc=4 argv0=execve argv1=script-arg argv2=./script.sh argv3=extra\n", "fexecve: status 21\n",

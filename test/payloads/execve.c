@@ -77,6 +77,23 @@ static void exec_errors(void) {
 	printf("execve garbage: %s\n", errname(errno));
 	execve(".", av, environ);
 	printf("execve directory: %s\n", errname(errno));
+	/* The same long string 200000 times: E2BIG, without the monitor
+	 * copying 20 GB. */
+	size_t n = 200000;
+	char **huge = malloc((n + 1) * sizeof *huge);
+	char *big = malloc(100000);
+	memset(big, 'a', 99999);
+	big[99999] = 0;
+	for (size_t i = 0; i < n; i++)
+		huge[i] = big;
+	huge[n] = NULL;
+	execve(self, huge, environ);
+	printf("execve huge argv: %s\n", errno == E2BIG ? "E2BIG" : errname(errno));
+	free(huge);
+	free(big);
+	char *bad[] = {"x", (char *)8, NULL};
+	execve(self, bad, environ);
+	printf("execve bad argv pointer: %s\n", errno == EFAULT ? "EFAULT" : errname(errno));
 }
 
 static int wait_status(pid_t pid) {
