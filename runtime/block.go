@@ -17,7 +17,7 @@ func (t *thread) block(fn func() (uintptr, unix.Errno)) (uintptr, unix.Errno) {
 		// it looks at inBlock, so either this check sees its signal or the
 		// kicker sees this thread blocked and repeats the kick until it leaves.
 		t.inBlock.Store(true)
-		if t.interrupt.Load() || t.p.isExited() {
+		if t.interrupt.Load() || t.killed.Load() || t.p.isExited() {
 			t.inBlock.Store(false)
 			t.blockInterrupted = true
 			return 0, unix.EINTR
@@ -27,7 +27,7 @@ func (t *thread) block(fn func() (uintptr, unix.Errno)) (uintptr, unix.Errno) {
 		if e != unix.EINTR {
 			return r, e
 		}
-		if t.interrupt.Load() || t.p.isExited() {
+		if t.interrupt.Load() || t.killed.Load() || t.p.isExited() {
 			t.blockInterrupted = true
 			return r, e
 		}

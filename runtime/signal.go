@@ -716,7 +716,7 @@ func (t *thread) kick() {
 func (t *thread) rekick() {
 	defer t.rekicking.Store(false)
 	d := 500 * time.Microsecond
-	for i := 0; i < 40 && t.inBlock.Load() && (t.interrupt.Load() || t.p.isExited()); i++ {
+	for i := 0; i < 40 && t.inBlock.Load() && (t.interrupt.Load() || t.killed.Load() || t.p.isExited()); i++ {
 		time.Sleep(d)
 		if !t.inBlock.Load() {
 			return

@@ -237,13 +237,18 @@ func sysKill(t *thread, a args) uint64 {
 	if !validSignal(sig) && sig != 0 {
 		return neg(unix.EINVAL)
 	}
-	// -1 ("every process I may signal") is confined to the guest itself:
-	// outside a PID namespace the host's meaning would reach far too far.
-	if pid == int32(t.p.pid) || pid == -1 {
+	if pid == int32(t.p.pid) {
 		return t.sendSelf(sig, siUser, nil)
 	}
-	_, _, e := unix.Syscall(unix.SYS_KILL, uintptr(pid), uintptr(sig), 0)
-	return result(0, e)
+	if own, _ := unix.Getpgid(0); pid == 0 || pid == -1 || pid == -int32(own) {
+		// The guest's group (or all it can reach) includes itself.
+		if sig < 0 || sig > nSig {
+			return neg(unix.EINVAL)
+		}
+		t.p.signalChildren(pid == -1, sig)
+		return t.sendSelf(sig, siUser, nil)
+	}
+	return t.p.killOther(pid, sig)
 }
 
 func sysTgkill(t *thread, a args) uint64 {

@@ -91,7 +91,7 @@ func (t *thread) syscall() {
 		return
 	}
 	if t.noResume {
-		// rt_sigreturn (or exec) installed the whole user state.
+		// rt_sigreturn or execve installed the whole user state.
 		t.noResume = false
 		u := *t.regs
 		if t.interrupt.Swap(false) {

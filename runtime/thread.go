@@ -41,12 +41,13 @@ type thread struct {
 	blockInterrupted bool
 
 	// set by handlers that change how the thread resumes
-	exitThread      bool // the thread is gone (exit, exit_group, fatal signal)
-	forceFullReturn bool // return by rewriting the user state even on hardware KVM
-	noResume        bool // the handler set the whole user state (rt_sigreturn)
-	atCPL0          bool // stopped in an exception stub: returning needs the user segments back
-	sregsValid      bool // run.S.Sregs holds this exit's special registers
-	sregsDirty      bool // a handler changed them: write them back on entry
+	exitThread      bool        // the thread is gone (exit, exit_group, fatal signal)
+	forceFullReturn bool        // return by rewriting the user state even on hardware KVM
+	noResume        bool        // the handler set the whole user state (rt_sigreturn, execve)
+	atCPL0          bool        // stopped in an exception stub: returning needs the user segments back
+	killed          atomic.Bool // another thread's execve ends this one
+	sregsValid      bool        // run.S.Sregs holds this exit's special registers
+	sregsDirty      bool        // a handler changed them: write them back on entry
 }
 
 // sregs returns the special registers, fetched on first use after an exit
@@ -67,8 +68,10 @@ func sliceAddr(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceDat
 type threadStart struct {
 	regs    kvm.Regs
 	fsBase  uint64
-	sigmask uint64 // inherited from the creating thread
-	tid     int    // 0: allocate (the main thread gets the pid)
+	gsBase  uint64
+	xsave   *kvm.Xsave // FPU/SSE/AVX state to restore (fork), or nil for the reset state
+	sigmask uint64     // inherited from the creating thread
+	tid     int        // 0: allocate (the main thread gets the pid)
 	// ready receives nil once the thread exists, or why it could not.
 	ready chan<- error
 }
@@ -127,6 +130,7 @@ func (t *thread) setup(st threadStart) error {
 	writeTSS(p.sysMem, t.id)
 	s := initialSregs(p.cr3, t.id, p.fsgs)
 	s.FS.Base = st.fsBase
+	s.GS.Base = st.gsBase
 	if err := c.SetSregs(&s); err != nil {
 		return err
 	}
@@ -148,6 +152,11 @@ func (t *thread) setup(st threadStart) error {
 	if err := c.SetFPU(&fpu); err != nil {
 		return err
 	}
+	if st.xsave != nil {
+		if err := c.SetXsave(st.xsave); err != nil {
+			return err
+		}
+	}
 	// Registers go in through the sync block, which every entry writes back.
 	*t.regs = st.regs
 	t.run.ValidRegs = kvm.SyncRegs
@@ -162,6 +171,9 @@ func (t *thread) loop() {
 		case <-t.p.exited:
 			return
 		default:
+		}
+		if t.killed.Load() {
+			return
 		}
 		t.asyncSignals()
 		if t.exitThread {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,6 +96,12 @@ type process struct {
 	exited   chan struct{}
 	status   ExitStatus
 	live     atomic.Int32
+
+	children children // host pids of the guest's children (fork.go)
+	vforkFD  int      // a vfork child's end of its parent's wait pipe, or -1
+	forked   bool     // this monitor runs a forked guest (a child monitor)
+	parent   int      // the parent guest's pid when forked, else 0
+	execMu   sync.Mutex
 }
 
 // Run runs the program to completion and returns its exit status. An error
@@ -198,7 +205,7 @@ func newProcess(cfg Config) (*process, error) {
 		}
 	}
 	p := &process{cfg: cfg, log: cfg.Log, ownLog: ownLog, trace: cfg.Trace, pid: os.Getpid(),
-		threads: map[int]*thread{}, exited: make(chan struct{})}
+		threads: map[int]*thread{}, exited: make(chan struct{}), vforkFD: -1}
 	ok := false
 	defer func() {
 		if !ok {
@@ -286,5 +293,11 @@ func (p *process) exit(s ExitStatus) {
 
 // report writes one line for the user on the monitor's log.
 func (p *process) report(format string, args ...any) {
-	fmt.Fprintf(p.log, "km: "+format+"\n", args...)
+	msg := fmt.Sprintf(format, args...)
+	if p.forked && strings.HasPrefix(msg, "guest killed by") {
+		// As on Linux, a child's death by a signal is its parent's to
+		// report (the wait status carries it); the top-level km reports it.
+		return
+	}
+	fmt.Fprintf(p.log, "km: %s\n", msg)
 }

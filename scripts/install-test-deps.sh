@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what km's tests need on a fresh Debian 12 machine: a C toolchain
 # for the test payloads (glibc static, static-pie and musl builds) and the
-# kernel headers the ABI test compiles against. Go comes with the machine.
+# kernel headers the ABI test compiles against, and busybox-static for the
+# process tests (fork, pipes, execve through applet symlinks). Go comes with the machine.
 set -euo pipefail
 need=()
-for pkg in gcc libc6-dev musl-tools linux-libc-dev; do
+for pkg in gcc libc6-dev musl-tools linux-libc-dev busybox-static file; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then

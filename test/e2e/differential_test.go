@@ -105,6 +105,28 @@ var diffCases = []diffCase{
 	{name: "tty", payload: "tty", wantContains: []string{"TIOCGWINSZ: 0 rows=33 cols=111\n", "done failed=0\n"}},
 	{name: "gonet", payload: "gonet", root: true, wantContains: []string{"concurrent: 20/20 ok\n", "done\n"}},
 	{name: "gonet-noroot", payload: "gonet", wantContains: []string{"done\n"}},
+
+	{name: "fork", payload: "fork", wantContains: []string{
+		"child exit 42: WIFEXITED=1 WEXITSTATUS=42\n", "child segv: WIFSIGNALED=1 WTERMSIG=11\n",
+		"child abort: WIFSIGNALED=1 WTERMSIG=6\n", "child killed: WIFSIGNALED=1 WTERMSIG=9\n",
+		"child terminated: WIFSIGNALED=1 WTERMSIG=15\n", "child open fds: parent's - 2: yes\n",
+		"pipe round trip: 11 [HELLO CHILD]\n", "waitid: code=CLD_EXITED status=17 pid-ok=1\n",
+		"shared mapping: child 0, parent sees 41 42, private 3, anonymous 44\n",
+		"vfork: exit 9\n", "fork with threads: child exit 0\n", "done failed=0\n",
+	}},
+	{name: "execve", payload: "execve", wantContains: []string{
+		"execve missing: ENOENT\n", "execve no x bit: EACCES\n", "execve garbage: ENOEXEC\n",
+		"execve huge argv: E2BIG\n", "execve bad argv pointer: EFAULT\n",
+		"child: fd 3 (no cloexec) open=1, fd 4 (cloexec) open=0 errno=EBADF\n", "fork+execve: status 3\n",
+		"vfork+execve: status 12\n", "posix_spawn: read 32 [spawned: hello through the pipe] status 6\n",
+		"script: argc=4 argv0=execve argv1=script-arg argv2=./script.sh argv3=extra\n", "fexecve: status 21\n",
+		"done failed=0\n",
+	}},
+	{name: "execve-root", payload: "execve", root: true, wantContains: []string{"fork+execve: status 3\n", "done failed=0\n"}},
+	{name: "goexec", payload: "goexec", args: []string{"/bin/echo"}, wantContains: []string{
+		"child-upper: \"THROUGH A PIPE\\n\" err=<nil>\n", "child-exit: code 7 stderr \"child writes to stderr\\n\"\n",
+		"missing program: true\n", "/bin/echo x: \"x\\n\" err=<nil>\n",
+	}},
 }
 
 func TestDifferential(t *testing.T) {
