@@ -128,7 +128,7 @@ func (p *process) load() (kvm.Regs, error) {
 		if !interp.isDyn {
 			return kvm.Regs{}, fmt.Errorf("%w: interpreter %s is not position-independent", ErrBadExecutable, img.interp)
 		}
-		base, errno := p.as.reserve(interp.hi-interp.lo, "interp")
+		base, errno := p.as.reserve(interp.hi-interp.lo, img.interp)
 		if errno != 0 {
 			return kvm.Regs{}, fmt.Errorf("%w: no room for interpreter %s: raise --memory", ErrBadExecutable, img.interp)
 		}
