@@ -265,7 +265,12 @@ func (p *process) lookup(abs string, hops int) (vnode, error) {
 			if !path.IsAbs(t) {
 				t = path.Join(path.Dir(n.path), t)
 			}
-			return p.lookup(path.Join(append([]string{t}, parts[i+1:]...)...), hops+1)
+			joined := path.Join(append([]string{t}, parts[i+1:]...)...)
+			if !isVirtual(joined) {
+				// Out of the virtual tree (/proc/self/cwd/x): a link to the real path.
+				return vnode{kind: vLink, path: abs, target: joined, fd: -1}, nil
+			}
+			return p.lookup(joined, hops+1)
 		}
 		if n.kind != vDir {
 			return vnode{}, unix.ENOTDIR
