@@ -180,4 +180,3 @@ func copyFile(src, dst string) error {
 	}
 	return os.Chtimes(dst, st.ModTime(), st.ModTime())
 }
-
