@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kmvm/km/runtime"
+	"github.com/kmvm/km/test/pyroot"
 )
 
 var (
@@ -152,4 +153,34 @@ func BenchmarkFirstSyscall(b *testing.B) {
 		first += st.FirstSyscall
 	}
 	b.ReportMetric(float64(first.Nanoseconds())/float64(b.N), "ns/first-syscall")
+}
+
+// BenchmarkPythonPass runs `python3 -c pass` (Debian's dynamically linked
+// python3.11) natively and under km from a root holding a copy of it, its
+// libraries and its standard library (test/pyroot), start to exit.
+func BenchmarkPythonPass(b *testing.B) {
+	root := filepath.Join(dir, "pyroot")
+	if _, err := os.Stat(root); err != nil {
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := pyroot.Build(root); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		argv []string
+	}{
+		{"native", []string{pyroot.Python, "-c", "pass"}},
+		{"km", []string{kmBin, "--root", root, pyroot.Python, "-c", "pass"}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if out, err := exec.Command(c.argv[0], c.argv[1:]...).CombinedOutput(); err != nil || len(out) != 0 {
+					b.Fatalf("%v: %v\n%s", c.argv, err, out)
+				}
+			}
+		})
+	}
 }
