@@ -142,7 +142,7 @@ func sysMmap(t *thread, a args) uint64 {
 			as.unmap(start, start+n)
 		}
 		regular, copied := st.Mode&unix.S_IFMT == unix.S_IFREG, false
-		if regular && hostFlags == unix.MAP_PRIVATE && fileLen <= copyPrivateMax {
+		if regular && flags&mapTypeMask == mapPrivate && fileLen <= copyPrivateMax {
 			// Private mappings of regular files (shared libraries, python's
 			// modules) are copied into the guest's anonymous memory rather
 			// than mapped: that memory is backed by huge pages, so the

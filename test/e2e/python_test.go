@@ -141,6 +141,40 @@ print("cpus", os.cpu_count() == len([l for l in open("/proc/cpuinfo") if l.start
 print("urandom", len(os.urandom(16)), open("/dev/null", "w").write("x"))
 `
 
+// pyStdlib exercises extension modules and their libraries: ctypes/libffi
+// (closures are a shared file mapped twice), compression, uuid, mmap.
+const pyStdlib = `
+import ctypes, ctypes.util
+libc = ctypes.CDLL("libc.so.6")
+print("strlen", libc.strlen(b"hello"))
+CMP = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int))
+arr = (ctypes.c_int * 5)(5, 1, 4, 2, 3)
+libc.qsort(arr, 5, ctypes.sizeof(ctypes.c_int), CMP(lambda a, b: a[0] - b[0]))
+print("qsort", list(arr))
+import uuid, platform, locale, decimal, zlib, bz2, lzma, csv, re, datetime, random, struct, collections, functools, itertools, typing, dataclasses, enum, pathlib, tempfile, shutil, glob, io, base64, pickle, copy, heapq, bisect, statistics, fractions, textwrap, string, unicodedata
+print("uuid", len(str(uuid.uuid4())), uuid.uuid5(uuid.NAMESPACE_DNS, "km"))
+print("platform", platform.system(), platform.machine())
+print("decimal", decimal.Decimal(1) / decimal.Decimal(7))
+print("zlib", len(zlib.compress(b"a" * 1000)), len(bz2.compress(b"a" * 1000)), len(lzma.compress(b"a" * 1000)))
+with tempfile.TemporaryDirectory() as d:
+    p = pathlib.Path(d) / "x.txt"
+    p.write_text("hi")
+    shutil.copy(p, pathlib.Path(d) / "y.txt")
+    print("tempfile", sorted(x.name for x in pathlib.Path(d).iterdir()))
+print("pickle", pickle.loads(pickle.dumps({"a": (1, 2)})))
+print("unicodedata", unicodedata.name("é"))
+import mmap
+with open("/tmp/km-mm-%d.bin" % __import__("os").getpid(), "wb") as f: f.write(b"x" * 8192)
+with open("/tmp/km-mm-%d.bin" % __import__("os").getpid(), "r+b") as f:
+    m = mmap.mmap(f.fileno(), 0)
+    m[0:5] = b"hello"
+    m.flush()
+    m.close()
+print("mmap", open("/tmp/km-mm-%d.bin" % __import__("os").getpid(), "rb").read(6))
+import resource
+print("rlimit", resource.getrlimit(resource.RLIMIT_NOFILE)[0] > 0)
+`
+
 func TestPython(t *testing.T) {
 	runPyCases(t, []pyCase{
 		{name: "print", code: `print("hello from python", 6 * 7, [1, 2], {"k": (3,)})`, want: []string{"hello from python 42"}},
@@ -148,6 +182,7 @@ func TestPython(t *testing.T) {
 		{name: "modules", code: pyModules, want: []string{"sqlite (1000,", "timer True"}},
 		{name: "threadpool", code: pyThreadPool, want: []string{"pool async 6"}},
 		{name: "proc", code: pyProc, want: []string{"exe /usr/bin/python3.11", "cpus True"}},
+		{name: "stdlib", code: pyStdlib, want: []string{"qsort [1, 2, 3, 4, 5]", "mmap b'hellox'"}},
 		{name: "exception", code: `raise ValueError("boom")`, status: 1},
 	})
 }
