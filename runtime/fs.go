@@ -82,6 +82,9 @@ func (fs *fsState) cwdPath() string {
 
 // guestPathOfHost maps an open host descriptor to its guest path.
 func (fs *fsState) guestPathOfHost(h int) (string, error) {
+	if d, ok := fs.v.dirOf(h); ok { // a synthetic /proc directory
+		return d, nil
+	}
 	link, err := readlinkString("/proc/self/fd/" + strconv.Itoa(h))
 	if err != nil {
 		return "", err

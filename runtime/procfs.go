@@ -83,6 +83,16 @@ type virtualFS struct {
 	dirs     map[int]*vdirState
 	shmDir   string // private /dev/shm (host path), "" until first use
 	shmFD    int
+	cwd      string // unconfined: the synthetic directory the guest chdir'ed into, or ""
+}
+
+// setCwd records, for an unconfined guest that changed directory to host
+// descriptor h, whether that is a synthetic directory.
+func (v *virtualFS) setCwd(h int) {
+	d, _ := v.dirOf(h)
+	v.mu.Lock()
+	v.cwd = d
+	v.mu.Unlock()
 }
 
 // vdirState is what the monitor knows about one synthetic-directory
@@ -115,9 +125,16 @@ func (p *process) virtualAbs(dirfd int32, name string) (string, bool) {
 		abs = path.Clean(name)
 	case dirfd == unix.AT_FDCWD:
 		if !p.fs.confined() {
-			return "", false // unconfined: the host cwd; /proc is reached only by absolute names
+			p.fs.v.mu.Lock()
+			cwd := p.fs.v.cwd
+			p.fs.v.mu.Unlock()
+			if cwd == "" {
+				return "", false // the host cwd: /proc is reached by absolute names
+			}
+			abs = path.Join(cwd, name)
+		} else {
+			abs = path.Join(p.fs.cwdPath(), name)
 		}
-		abs = path.Join(p.fs.cwdPath(), name)
 	default:
 		h, err := p.files.host(dirfd)
 		if err != nil {

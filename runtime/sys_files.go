@@ -486,7 +486,11 @@ func sysGetcwd(t *thread, a args) uint64 {
 
 func (t *thread) chdirTo(h int) uint64 {
 	if !t.p.fs.confined() {
-		return errno(unix.Fchdir(h))
+		if err := unix.Fchdir(h); err != nil {
+			return errno(err)
+		}
+		t.p.fs.v.setCwd(h)
+		return 0
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(h, &st); err != nil {

@@ -112,6 +112,14 @@ int main(int argc, char **argv) {
 	n = slurp("/proc/self/stat", buf, sizeof buf);
 	printf("stat starts with pid: %s\n", strncmp(buf, want2, strlen(want2)) == 0 ? "yes" : "no");
 
+	// chdir into /proc/self, then relative names.
+	char cwd[1024];
+	CHECK(getcwd(cwd, sizeof cwd) != NULL, "getcwd");
+	CHECK(chdir("/proc/self") == 0, "chdir /proc/self: %s", strerror(errno));
+	n = slurp("comm", buf, sizeof buf);
+	printf("relative comm: %s", n > 0 ? buf : "(none)\n");
+	CHECK(chdir(cwd) == 0, "chdir back: %s", strerror(errno));
+
 	// Host passthrough files.
 	n = slurp("/proc/cpuinfo", buf, sizeof buf);
 	printf("cpuinfo has processor: %s\n", strstr(buf, "processor") ? "yes" : "no");
