@@ -681,10 +681,21 @@ func (p *process) virtualGetdents(h int, buf []byte) (uint64, bool) {
 		return 0, true
 	}
 	names := append([]string{".", ".."}, n.entries()...)
+	types := make([]byte, len(names))
+	for i, name := range names {
+		types[i] = unix.DT_DIR
+		if i >= 2 {
+			if c, ok := p.child(n, name); ok && c.kind == vLink {
+				types[i] = unix.DT_LNK
+			} else if ok && c.kind == vFile {
+				types[i] = unix.DT_REG
+			}
+		}
+	}
 	v := &p.fs.v
 	v.mu.Lock()
+	defer v.mu.Unlock()
 	st := v.dirs[h]
-	v.mu.Unlock()
 	if st == nil {
 		return 0, true
 	}
@@ -698,20 +709,12 @@ func (p *process) virtualGetdents(h int, buf []byte) (uint64, bool) {
 			}
 			break
 		}
-		typ := byte(unix.DT_DIR)
-		if st.pos >= 2 {
-			if c, ok := p.child(n, name); ok && c.kind == vLink {
-				typ = unix.DT_LNK
-			} else if ok && c.kind == vFile {
-				typ = unix.DT_REG
-			}
-		}
 		rec := buf[out : out+int(reclen)]
 		clear(rec)
 		le.PutUint64(rec[0:], uint64(st.pos+1)) // d_ino: any non-zero value
 		le.PutUint64(rec[8:], uint64(st.pos+1)) // d_off: the cookie of the next entry
 		le.PutUint16(rec[16:], uint16(reclen))
-		rec[18] = typ
+		rec[18] = types[st.pos]
 		copy(rec[19:], name)
 		out += int(reclen)
 		st.pos++
