@@ -23,6 +23,7 @@ package runtime
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"path"
 	"sort"
@@ -381,7 +382,7 @@ func (p *process) child(dir vnode, name string) (vnode, bool) {
 		}
 	case "/proc/" + pid + "/fd":
 		n, err := strconv.Atoi(name)
-		if err != nil || n < 0 || strconv.Itoa(n) != name {
+		if err != nil || n < 0 || n > math.MaxInt32 || strconv.Itoa(n) != name {
 			return vnode{}, false
 		}
 		h, err := p.files.host(int32(n))
