@@ -485,7 +485,11 @@ func (p *process) procMaps() []byte {
 		if m.flags&mapTypeMask == mapShared || m.flags&mapTypeMask == mapSharedValidate {
 			perm[3] = 's'
 		}
-		line := fmt.Sprintf("%08x-%08x %s %08x 00:00 0", m.start, m.end, perm, m.offset)
+		off := uint64(0) // anonymous memory and the loaded images show 0
+		if m.fileBacked {
+			off = m.offset
+		}
+		line := fmt.Sprintf("%08x-%08x %s %08x 00:00 0", m.start, m.end, perm, off)
 		if name := p.guestName(m.name); name != "" {
 			// The kernel pads the name to column 73.
 			line = fmt.Sprintf("%-72s %s", line, name)

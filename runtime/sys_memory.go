@@ -224,13 +224,40 @@ func sysMprotect(t *thread, a args) uint64 {
 		}
 		return neg(unix.ENOMEM)
 	}
-	for i := range as.maps {
-		m := &as.maps[i]
-		if m.start >= addr && m.end <= addr+length {
-			m.prot = prot
-		}
-	}
+	as.setProt(addr, addr+length, prot)
 	return 0
+}
+
+// setProt records prot for [addr, end), splitting the mappings at its ends
+// so /proc/self/maps shows exactly what changed (ld.so protects part of a
+// segment: RELRO). The caller holds as.mu.
+func (as *addressSpace) setProt(addr, end uint64, prot int) {
+	var out []mapping
+	for _, m := range as.maps {
+		if m.end <= addr || m.start >= end {
+			out = append(out, m)
+			continue
+		}
+		if m.start < addr {
+			left := m
+			left.end = addr
+			out = append(out, left)
+			m.offset += addr - m.start
+			m.start = addr
+		}
+		if m.end > end {
+			right := m
+			right.offset += end - m.start
+			right.start = end
+			m.end = end
+			m.prot = prot
+			out = append(out, m, right)
+			continue
+		}
+		m.prot = prot
+		out = append(out, m)
+	}
+	as.maps = out
 }
 
 func sysMremap(t *thread, a args) uint64 {

@@ -63,7 +63,7 @@ var diffCases = []diffCase{
 	{name: "nosys", payload: "nosys", wantContains: []string{"ENOSYS: yes"}},
 	{
 		name: "procfs", payload: "procfs", args: []string{"a", "two words"}, root: true,
-		wantContains: []string{"exe basename: procfs\n", "cmdline last: two words\n", "maps has the mmap: yes\n", "shm: shared\n", "done failed=0\n"},
+		wantContains: []string{"exe basename: procfs\n", "cmdline last: two words\n", "maps has the mmap, split by mprotect: yes\n", "shm: shared\n", "done failed=0\n"},
 	},
 
 	{name: "mmap", payload: "mmap", timeout: 3 * time.Minute, wantContains: []string{"touched >= 1 GiB: yes\n", "done failed=0\n"}},

@@ -83,14 +83,21 @@ int main(int argc, char **argv) {
 	CHECK(stat("/dev/fd/1", &st) == 0, "stat /dev/fd/1: %s", strerror(errno));
 	CHECK(stat("/proc/self/fd", &st) == 0 && S_ISDIR(st.st_mode), "stat /proc/self/fd");
 
-	// maps: the stack, the program and a fresh anonymous mapping appear.
-	void *m = mmap(NULL, 3 * 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	// maps: the stack, the program and a fresh anonymous mapping appear;
+	// mprotect of its middle page splits it.
+	char *m = mmap(NULL, 3 * 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(mprotect(m + 4096, 4096, PROT_READ | PROT_WRITE) == 0, "mprotect: %s", strerror(errno));
 	n = slurp("/proc/self/maps", buf, sizeof buf);
 	CHECK(n > 0, "maps: %s", strerror(-n));
 	char want[64];
-	snprintf(want, sizeof want, "%08lx-%08lx r--p", (unsigned long)m, (unsigned long)m + 3 * 4096);
 	printf("maps has [stack]: %s\n", strstr(buf, "[stack]") ? "yes" : "no");
-	printf("maps has the mmap: %s\n", strstr(buf, want) ? "yes" : "no");
+	snprintf(want, sizeof want, "%08lx-%08lx r--p", (unsigned long)m, (unsigned long)m + 4096);
+	int split = strstr(buf, want) != NULL;
+	snprintf(want, sizeof want, "%08lx-%08lx rw-p", (unsigned long)m + 4096, (unsigned long)m + 2 * 4096);
+	split &= strstr(buf, want) != NULL;
+	snprintf(want, sizeof want, "%08lx-%08lx r--p", (unsigned long)m + 2 * 4096, (unsigned long)m + 3 * 4096);
+	split &= strstr(buf, want) != NULL;
+	printf("maps has the mmap, split by mprotect: %s\n", split ? "yes" : "no");
 	printf("maps names the program: %s\n", strstr(buf, strrchr(argv[0], '/') ? strrchr(argv[0], '/') : argv[0]) ? "yes" : "no");
 	int lines = 0, bad = 0;
 	for (char *l = buf; *l; l = strchr(l, '\n') + 1) {
