@@ -201,6 +201,9 @@ func sysLseek(t *thread, a args) uint64 {
 	if err != nil {
 		return neg(unix.EBADF)
 	}
+	if r, ok := t.p.virtualSeek(h, int64(a[1]), int(a[2])); ok {
+		return r
+	}
 	r, _, e := unix.Syscall(unix.SYS_LSEEK, uintptr(h), uintptr(a[1]), uintptr(a[2]))
 	return result(r, e)
 }
@@ -293,6 +296,9 @@ func sysGetdents64(t *thread, a args) uint64 {
 	h, b, e := t.fdBuf(a[0], a[1], a[2])
 	if e != 0 {
 		return e
+	}
+	if r, ok := t.p.virtualGetdents(h, b); ok {
+		return r
 	}
 	r, _, en := unix.Syscall(unix.SYS_GETDENTS64, uintptr(h), ptr(b), uintptr(len(b)))
 	return result(r, en)
@@ -448,7 +454,11 @@ func sysGetcwd(t *thread, a args) uint64 {
 
 func (t *thread) chdirTo(h int) uint64 {
 	if !t.p.fs.confined() {
-		return errno(unix.Fchdir(h))
+		if err := unix.Fchdir(h); err != nil {
+			return errno(err)
+		}
+		t.p.fs.v.setCwd(h)
+		return 0
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(h, &st); err != nil {
@@ -625,6 +635,12 @@ func (t *thread) readlinkat(dirfd int32, pathAddr, bufAddr, size uint64) uint64 
 	if target, ok := t.p.specialLink(name); ok {
 		return uint64(copy(buf, target))
 	}
+	if target, ok, err := t.p.virtualReadlink(dirfd, name); ok {
+		if err != nil {
+			return errno(err)
+		}
+		return uint64(copy(buf, target))
+	}
 	r, err := t.p.resolve(dirfd, name, false)
 	if err != nil {
 		return errno(err)
@@ -655,6 +671,9 @@ func (t *thread) onFollowed(dirfd int32, pathAddr uint64, flags int, fn func(pat
 
 func (t *thread) fchmodat(dirfd int32, pathAddr, mode uint64) uint64 {
 	return t.onFollowed(dirfd, pathAddr, 0, func(p string, r resolved, _ int) error {
+		if isMemDevice(r.dir, r.name) {
+			return unix.EPERM
+		}
 		if p != "" {
 			return unix.Chmod(p, uint32(mode))
 		}
@@ -669,11 +688,17 @@ func sysFchmod(t *thread, a args) uint64 {
 	if err != nil {
 		return neg(unix.EBADF)
 	}
+	if isMemDevice(h, "") {
+		return neg(unix.EPERM)
+	}
 	return errno(unix.Fchmod(h, uint32(a[1])))
 }
 
 func (t *thread) fchownat(dirfd int32, pathAddr, uid, gid uint64, flags int) uint64 {
 	return t.pathAt(dirfd, pathAddr, flags, func(r resolved, flags int) (uintptr, unix.Errno) {
+		if isMemDevice(r.dir, r.name) {
+			return 0, unix.EPERM
+		}
 		return 0, toErrno(unix.Fchownat(r.dir, r.name, int(int32(uid)), int(int32(gid)), flags))
 	})
 }
@@ -689,6 +714,9 @@ func sysFchown(t *thread, a args) uint64 {
 	h, err := t.p.files.host(int32(a[0]))
 	if err != nil {
 		return neg(unix.EBADF)
+	}
+	if isMemDevice(h, "") {
+		return neg(unix.EPERM)
 	}
 	return errno(unix.Fchown(h, int(int32(a[1])), int(int32(a[2]))))
 }
@@ -772,10 +800,16 @@ func sysUtimensat(t *thread, a args) uint64 {
 		if err != nil {
 			return neg(unix.EBADF)
 		}
+		if isMemDevice(h, "") {
+			return neg(unix.EPERM)
+		}
 		_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(h), 0, times, 0, 0, 0)
 		return result(0, e)
 	}
 	return t.onFollowed(dirfd, pathAddr, flags, func(p string, r resolved, flags int) error {
+		if isMemDevice(r.dir, r.name) {
+			return unix.EPERM
+		}
 		dir, name := r.dir, r.name
 		if p != "" {
 			dir, name = unix.AT_FDCWD, p

@@ -162,6 +162,9 @@ func (p *process) close() {
 	if p.files != nil {
 		p.files.closeAll()
 	}
+	if p.fs != nil {
+		p.fs.v.close()
+	}
 	if p.fs != nil && p.fs.rootFD >= 0 {
 		unix.Close(p.fs.rootFD)
 	}

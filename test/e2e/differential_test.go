@@ -61,6 +61,10 @@ var diffCases = []diffCase{
 	{name: "clock", payload: "clock", wantContains: []string{"time() plausible: ok\n"}},
 	{name: "recurse", payload: "recurse", wantStdout: "depth 100000 result 352729e103ce3351\n"},
 	{name: "nosys", payload: "nosys", wantContains: []string{"ENOSYS: yes"}},
+	{
+		name: "procfs", payload: "procfs", args: []string{"a", "two words"}, root: true,
+		wantContains: []string{"exe basename: procfs\n", "cmdline last: two words\n", "maps has the mmap, split by mprotect: yes\n", "shm: shared\n", "done failed=0\n"},
+	},
 
 	{name: "mmap", payload: "mmap", timeout: 3 * time.Minute, wantContains: []string{"touched >= 1 GiB: yes\n", "done failed=0\n"}},
 	{name: "mmap-2G", payload: "mmap", kmFlags: []string{"--memory", "2G"}, timeout: 3 * time.Minute, wantContains: []string{"done failed=0\n"}},
@@ -135,23 +139,26 @@ func TestDifferential(t *testing.T) {
 			for _, fl := range flavoursFor(t, c.payload) {
 				t.Run(fl.name, func(t *testing.T) {
 					t.Parallel()
-					c.run(t, payload(t, fl.name, c.payload))
+					c.run(t, fl, payload(t, fl.name, c.payload))
 				})
 			}
 		})
 	}
 }
 
-func (c diffCase) run(t *testing.T, bin string) {
+func (c diffCase) run(t *testing.T, fl flavour, bin string) {
 	o := runOpts{timeout: c.timeout}
 	var native, km result
-	if c.root {
+	if c.root || fl.dynamic {
 		bins := map[string]string{c.payload: bin}
 		nroot := newRoot(t, bins)
 		o.dir = filepath.Join(nroot, "work")
 		native = run(t, o, append([]string{filepath.Join(nroot, c.payload)}, c.args...)...)
 
 		kroot := newRoot(t, bins)
+		if fl.dynamic {
+			addDynamicLibs(t, kroot, bin)
+		}
 		args := append([]string{"--root", kroot, "--cwd", "/work"}, c.kmFlags...)
 		args = append(append(args, "/"+c.payload), c.args...)
 		o.dir = t.TempDir()
