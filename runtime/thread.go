@@ -87,6 +87,13 @@ func (p *process) startThread(regs kvm.Regs) {
 	}
 }
 
+// The guest's main thread has the pid as its tid and every other guest
+// thread the host tid of its vCPU thread, so no vCPU may ever run on the
+// process's main OS thread (whose tid is the pid). Keeping the main
+// goroutine on it for good (LockOSThread during init applies to the main
+// goroutine) keeps every other goroutine, vCPUs included, off it.
+func init() { goruntime.LockOSThread() }
+
 // lockThread binds the calling goroutine to its OS thread for good: a vCPU
 // must always run on one thread, and when the goroutine ends Go retires the
 // thread with it.
@@ -109,6 +116,10 @@ func (p *process) newThread(st threadStart) (*thread, error) {
 	t.regs = &t.run.S.Regs
 	if t.tid == 0 {
 		t.tid = t.host
+		if t.tid == p.pid {
+			vcpu.Close()
+			return nil, fmt.Errorf("vCPU thread is the process's main thread (tid %d)", t.tid)
+		}
 	}
 	if err := t.setup(st); err != nil {
 		vcpu.Close()
