@@ -99,30 +99,50 @@ func init() { goruntime.LockOSThread() }
 // thread with it.
 func lockThread() { goruntime.LockOSThread() }
 
+// idleVCPU is the vCPU of a thread that ended. KVM cannot destroy a single
+// vCPU, so a new thread takes an idle one before a new one is created: a
+// server that starts a thread per request would otherwise run out.
+type idleVCPU struct {
+	id   int
+	vcpu *kvm.VCPU
+}
+
 func (p *process) newThread(st threadStart) (*thread, error) {
+	var id int
+	var vcpu *kvm.VCPU
+	reused := false
 	p.threadsMu.Lock()
-	id := p.nextVCPU
-	p.nextVCPU++
+	if n := len(p.idle); n > 0 {
+		id, vcpu = p.idle[n-1].id, p.idle[n-1].vcpu
+		p.idle = p.idle[:n-1]
+		reused = true
+	} else {
+		id = p.nextVCPU
+		p.nextVCPU++
+	}
 	p.threadsMu.Unlock()
-	if id >= maxVCPUs {
-		return nil, unix.EAGAIN
+	if vcpu == nil {
+		if id >= maxVCPUs {
+			return nil, unix.EAGAIN
+		}
+		var err error
+		if vcpu, err = p.vm.CreateVCPU(id); err != nil {
+			return nil, err
+		}
 	}
-	vcpu, err := p.vm.CreateVCPU(id)
-	if err != nil {
-		return nil, err
-	}
+	vcpu.ClearExitRequest()
 	t := &thread{p: p, id: id, vcpu: vcpu, run: vcpu.Run(), tid: st.tid, host: unix.Gettid(),
 		sigmask: st.sigmask, wake: make(chan struct{}, 1)}
 	t.regs = &t.run.S.Regs
 	if t.tid == 0 {
 		t.tid = t.host
 		if t.tid == p.pid {
-			vcpu.Close()
+			p.releaseVCPU(id, vcpu)
 			return nil, fmt.Errorf("vCPU thread is the process's main thread (tid %d)", t.tid)
 		}
 	}
-	if err := t.setup(st); err != nil {
-		vcpu.Close()
+	if err := t.setup(st, reused); err != nil {
+		p.releaseVCPU(id, vcpu)
 		return nil, err
 	}
 	p.threadsMu.Lock()
@@ -132,11 +152,14 @@ func (p *process) newThread(st threadStart) (*thread, error) {
 }
 
 // setup puts the vCPU in 64-bit mode at CPL3 with the Linux user ABI.
-func (t *thread) setup(st threadStart) error {
+// A reused vCPU keeps its CPUID: KVM refuses to change it after KVM_RUN.
+func (t *thread) setup(st threadStart, reused bool) error {
 	p, c := t.p, t.vcpu
 	// CPUID first: KVM validates CR4 bits in SET_SREGS against it.
-	if err := c.SetCPUID(p.cpuid); err != nil {
-		return err
+	if !reused {
+		if err := c.SetCPUID(p.cpuid); err != nil {
+			return err
+		}
 	}
 	writeTSS(p.sysMem, t.id)
 	s := initialSregs(p.cr3, t.id, p.fsgs)
@@ -254,11 +277,20 @@ func (t *thread) loop() {
 	}
 }
 
+// releaseVCPU keeps a vCPU for the next thread.
+func (p *process) releaseVCPU(id int, vcpu *kvm.VCPU) {
+	p.threadsMu.Lock()
+	p.idle = append(p.idle, idleVCPU{id, vcpu})
+	p.threadsMu.Unlock()
+}
+
 func (t *thread) finish() {
 	t.p.threadsMu.Lock()
-	delete(t.p.threads, t.tid)
+	if t.p.threads[t.tid] == t {
+		delete(t.p.threads, t.tid)
+	}
 	t.p.threadsMu.Unlock()
-	t.vcpu.Close()
+	t.p.releaseVCPU(t.id, t.vcpu)
 	if t.p.live.Add(-1) == 0 {
 		t.p.exit(ExitStatus{})
 	}

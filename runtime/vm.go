@@ -88,6 +88,7 @@ type process struct {
 	threadsMu sync.Mutex
 	threads   map[int]*thread
 	nextVCPU  int
+	idle      []idleVCPU // vCPUs of ended threads, for reuse
 
 	started      time.Time
 	firstSyscall atomic.Int64 // nanoseconds after started; 0 until the first syscall
@@ -174,6 +175,10 @@ func (p *process) close() {
 	if p.sysMem != nil {
 		unix.Munmap(p.sysMem)
 	}
+	for _, v := range p.idle {
+		v.vcpu.Close()
+	}
+	p.idle = nil
 	if p.vm != nil {
 		p.vm.Close()
 	}

@@ -79,6 +79,7 @@ var diffCases = []diffCase{
 	}},
 	{name: "pthreads", payload: "pthreads", timeout: 2 * time.Minute, wantStdout: "counter=160000 (want 160000) joins=280 tls_ok=1 main_tls=7\n" +
 		"condvar total=500500 (want 500500)\ncancelled: reader=1 sleeper=1 cleanups=2\n"},
+	{name: "threadchurn", payload: "threadchurn", wantStdout: "300 threads ok\n"},
 	{name: "sigabrt", payload: "abort", wantSignal: syscall.SIGABRT, wantStdout: "about to abort\n"},
 
 	{
