@@ -11,6 +11,7 @@ all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/km ./cmd/km
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/containerd-shim-km-v2 ./cmd/containerd-shim-km-v2
 
 # The first quick-start command: build km and run a demo program in a VM.
 demo: build

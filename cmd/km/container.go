@@ -1,0 +1,119 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kmvm/km/runtime"
+)
+
+// containerFlags are what a container runtime (containerd-shim-km-v2) needs
+// on top of the plain CLI: a create/start split and the process's identity.
+type containerFlags struct {
+	syncFD  int    // descriptor of the runtime's end of the start handshake, or -1
+	user    string // UID:GID[:G1,G2...] to drop to before the guest runs
+	noNewPr bool
+	sync    *os.File
+}
+
+// Handshake messages on --sync-fd (one write each).
+const (
+	syncReady = 'R' // km -> runtime: program loaded, VM built, waiting
+	syncError = 'E' // km -> runtime: followed by the one-line error
+	syncStart = 'S' // runtime -> km: run the guest
+)
+
+func (c *containerFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&c.syncFD, "sync-fd", -1, "container runtimes: report load success on `FD` and wait for a start byte before running the guest")
+	fs.StringVar(&c.user, "user", "", "drop to `UID:GID[:GROUPS]` (GROUPS comma-separated) once the VM is built")
+	fs.BoolVar(&c.noNewPr, "no-new-privs", false, "set no_new_privs before the guest runs")
+}
+
+// apply installs the Ready hook that drops privileges and, with --sync-fd,
+// waits for the runtime's go-ahead.
+func (c *containerFlags) apply(cfg *runtime.Config) error {
+	if c.syncFD < 0 && c.user == "" && !c.noNewPr {
+		return nil
+	}
+	var uid, gid int
+	var groups []int
+	if c.user != "" {
+		parts := strings.Split(c.user, ":")
+		if len(parts) < 2 || len(parts) > 3 {
+			return fmt.Errorf("--user %q: want UID:GID[:GROUPS]", c.user)
+		}
+		var err error
+		if uid, err = strconv.Atoi(parts[0]); err != nil || uid < 0 {
+			return fmt.Errorf("--user %q: bad uid", c.user)
+		}
+		if gid, err = strconv.Atoi(parts[1]); err != nil || gid < 0 {
+			return fmt.Errorf("--user %q: bad gid", c.user)
+		}
+		if len(parts) == 3 && parts[2] != "" {
+			for _, g := range strings.Split(parts[2], ",") {
+				n, err := strconv.Atoi(g)
+				if err != nil || n < 0 {
+					return fmt.Errorf("--user %q: bad group %q", c.user, g)
+				}
+				groups = append(groups, n)
+			}
+		}
+	}
+	if c.syncFD >= 0 {
+		c.sync = os.NewFile(uintptr(c.syncFD), "sync")
+		unix.CloseOnExec(c.syncFD)
+	}
+	cfg.Ready = func() error {
+		// Privileges go first: the guest must never run with more than
+		// the spec grants, and Go applies these to every thread.
+		if c.user != "" {
+			if err := unix.Setgroups(groups); err != nil {
+				return fmt.Errorf("setgroups: %w", err)
+			}
+			if err := unix.Setgid(gid); err != nil {
+				return fmt.Errorf("setgid %d: %w", gid, err)
+			}
+			if err := unix.Setuid(uid); err != nil {
+				return fmt.Errorf("setuid %d: %w", uid, err)
+			}
+		}
+		if c.noNewPr {
+			if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+				return fmt.Errorf("no_new_privs: %w", err)
+			}
+		}
+		if c.sync == nil {
+			return nil
+		}
+		if _, err := c.sync.Write([]byte{syncReady}); err != nil {
+			return fmt.Errorf("sync: %w", err)
+		}
+		var b [1]byte
+		n, err := c.sync.Read(b[:])
+		c.sync.Close()
+		c.sync = nil
+		if n != 1 || b[0] != syncStart {
+			return errAborted
+		}
+		return err
+	}
+	return nil
+}
+
+// errAborted: the runtime closed the handshake without starting the guest
+// (the container was deleted before Start).
+var errAborted = errors.New("not started: the runtime went away before Start")
+
+// failed reports a load error to the runtime waiting on --sync-fd.
+func (c *containerFlags) failed(msg string) {
+	if c.sync != nil {
+		c.sync.Write(append([]byte{syncError}, msg...))
+		c.sync.Close()
+	}
+}
