@@ -9,13 +9,13 @@
 //	    prints its plain unix:// address. The bundle is the working directory.
 //	containerd-shim-km-v2 -namespace NS -address A -id ID -bundle DIR delete
 //	    cleans up after a shim that went away; prints a DeleteResponse.
-//	containerd-shim-km-v2 -v | --version | -info
+//	containerd-shim-km-v2 -v | --version
+//	containerd-shim-km-v2 -info    (protobuf RuntimeInfo, for containerd 2.x)
 package main
 
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,12 +31,14 @@ import (
 	"time"
 
 	taskv3 "github.com/containerd/containerd/api/runtime/task/v3"
+	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/fifo"
 	"github.com/containerd/log"
 	"github.com/containerd/ttrpc"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/kmvm/km/oci"
@@ -87,7 +89,10 @@ func main() {
 	}
 	shim.Version = version
 	if f.info {
-		printInfo()
+		if err := printInfo(); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", runtimeName, err)
+			os.Exit(1)
+		}
 		return
 	}
 	if f.bundle == "" {
@@ -114,21 +119,32 @@ func goVersion() string {
 	return strings.TrimPrefix(runtimeVersion(), "go")
 }
 
-// printInfo answers `-info` (containerd 2.x asks for RuntimeInfo in
-// protobuf; a human gets JSON).
-func printInfo() {
-	km, kmErr := findKMForInfo()
-	info := map[string]any{
-		"name":     runtimeName,
-		"version":  version,
-		"revision": revision,
-		"km":       km,
-		"features": map[string]any{"ociVersionMin": "1.0.0", "ociVersionMax": "1.2.1"},
+// printInfo answers `-info` as containerd 2.x expects: a protobuf
+// RuntimeInfo on stdout (the options on stdin are read and echoed back).
+// Annotations name the monitor the shim would use.
+func printInfo() error {
+	info := &types.RuntimeInfo{
+		Name:        runtimeName,
+		Version:     &types.RuntimeVersion{Version: version, Revision: revision},
+		Annotations: map[string]string{},
 	}
-	if kmErr != nil {
-		info["km_error"] = kmErr.Error()
+	if in, err := io.ReadAll(os.Stdin); err == nil && len(in) > 0 {
+		var opts anypb.Any
+		if proto.Unmarshal(in, &opts) == nil {
+			info.Options = &opts
+		}
 	}
-	json.NewEncoder(os.Stdout).Encode(info)
+	if km, err := findKMForInfo(); err == nil {
+		info.Annotations["km"] = km
+	} else {
+		info.Annotations["km-error"] = err.Error()
+	}
+	data, err := proto.Marshal(info)
+	if err != nil {
+		return err
+	}
+	_, err = os.Stdout.Write(data)
+	return err
 }
 
 // socketPath is the shim server's socket for a grouping key: one shim per

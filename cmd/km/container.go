@@ -110,10 +110,14 @@ func (c *containerFlags) apply(cfg *runtime.Config) error {
 // (the container was deleted before Start).
 var errAborted = errors.New("not started: the runtime went away before Start")
 
-// failed reports a load error to the runtime waiting on --sync-fd.
-func (c *containerFlags) failed(msg string) {
-	if c.sync != nil {
-		c.sync.Write(append([]byte{syncError}, msg...))
-		c.sync.Close()
+// failed reports a load error to the runtime waiting on --sync-fd, and
+// whether it did (then the runtime shows it; the guest's stderr stays clean).
+func (c *containerFlags) failed(msg string) bool {
+	if c.sync == nil {
+		return false
 	}
+	_, err := c.sync.Write(append([]byte{syncError}, msg...))
+	c.sync.Close()
+	c.sync = nil
+	return err == nil
 }

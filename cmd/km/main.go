@@ -107,8 +107,9 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	}
 	status, err := runtime.Run(context.Background(), cfg)
 	if err != nil {
-		cont.failed(explain(err, *device))
-		fmt.Fprintf(stderr, "km: %v\n", explain(err, *device))
+		if !cont.failed(explain(err, *device)) {
+			fmt.Fprintf(stderr, "km: %v\n", explain(err, *device))
+		}
 		switch {
 		case errors.Is(err, runtime.ErrNotFound):
 			return exitNotFound
