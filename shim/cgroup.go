@@ -10,6 +10,7 @@ import (
 	"github.com/containerd/cgroups/v3/cgroup2"
 	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -181,4 +182,27 @@ func (c *cgroup) delete() error {
 		return c.v2.Delete()
 	}
 	return c.v1.Delete()
+}
+
+// allowKVM adds the monitor's one device, /dev/kvm, to the spec's device
+// cgroup rules (a spec's default-deny list would otherwise stop the
+// monitor from opening it). The guest never sees the device: it has no
+// guest file descriptor.
+func allowKVM(res *specs.LinuxResources, device string) *specs.LinuxResources {
+	if device == "" {
+		device = "/dev/kvm"
+	}
+	var st unix.Stat_t
+	if unix.Stat(device, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR {
+		return res
+	}
+	out := &specs.LinuxResources{}
+	if res != nil {
+		cp := *res
+		out = &cp
+	}
+	major, minor := int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev))
+	out.Devices = append(append([]specs.LinuxDeviceCgroup(nil), out.Devices...),
+		specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: &major, Minor: &minor, Access: "rw"})
+	return out
 }

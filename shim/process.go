@@ -30,6 +30,7 @@ const (
 	syncReady = 'R'
 	syncError = 'E'
 	syncStart = 'S'
+	syncGo    = 'G'
 )
 
 // Exit status the shim reports for a monitor that could not be waited for
@@ -332,6 +333,10 @@ func (p *proc) start(ctx context.Context, mc monitorConfig, c *container, joins 
 				log.G(ctx).WithError(err).WithField("rlimit", rl.Type).Warn("set rlimit")
 			}
 		}
+	}
+	// Placed and limited: let it load.
+	if _, err := ours.Write([]byte{syncGo}); err != nil {
+		log.G(ctx).WithError(err).Warn("sync go")
 	}
 	// Wait for the monitor to load the program. Load errors (no such
 	// program, not an x86-64 ELF, no /dev/kvm) come back as one line.

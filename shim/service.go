@@ -12,10 +12,10 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/containerd/console"
 	eventstypes "github.com/containerd/containerd/api/events"
 	taskv3 "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/api/types/task"
-	"github.com/containerd/console"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -150,7 +150,7 @@ func (s *Service) Create(ctx context.Context, r *taskv3.CreateTaskRequest) (_ *t
 	if st, err := os.Stat(launch.Root); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("rootfs %s is not a directory: %w", launch.Root, errdefs.ErrInvalidArgument)
 	}
-	if c.cg, err = newCgroup(launch.CgroupsPath, launch.Resources); err != nil {
+	if c.cg, err = newCgroup(launch.CgroupsPath, allowKVM(launch.Resources, c.mc.kvmDevice)); err != nil {
 		return nil, err
 	}
 	var joins []nsJoin

@@ -344,4 +344,3 @@ func isMonitor(pid int) bool {
 	}
 	return filepath.Base(strings.TrimSuffix(exe, " (deleted)")) == "km"
 }
-

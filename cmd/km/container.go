@@ -27,6 +27,7 @@ const (
 	syncReady = 'R' // km -> runtime: program loaded, VM built, waiting
 	syncError = 'E' // km -> runtime: followed by the one-line error
 	syncStart = 'S' // runtime -> km: run the guest
+	syncGo    = 'G' // runtime -> km: placed in the cgroup, begin loading
 )
 
 func (c *containerFlags) register(fs *flag.FlagSet) {
@@ -68,6 +69,12 @@ func (c *containerFlags) apply(cfg *runtime.Config) error {
 	if c.syncFD >= 0 {
 		c.sync = os.NewFile(uintptr(c.syncFD), "sync")
 		unix.CloseOnExec(c.syncFD)
+		// Nothing (not even opening /dev/kvm) happens before the runtime
+		// has put this process in the container's cgroup.
+		var b [1]byte
+		if n, _ := c.sync.Read(b[:]); n != 1 || b[0] != syncGo {
+			return errAborted
+		}
 	}
 	cfg.Ready = func() error {
 		// Privileges go first: the guest must never run with more than
