@@ -318,10 +318,14 @@ func del(f *flags) error {
 		cgPath = spec.Linux.CgroupsPath
 	}
 	shim.CleanupStale(f.bundle, cgPath)
-	// The socket goes only if no shim answers on it (a pod's shim may
-	// still serve other containers).
-	sock := socketPath(f, groupKey(f))
-	if conn, err := net.DialTimeout("unix", sock, time.Second); err == nil {
+	// A container's own shim is gone when containerd calls delete: its
+	// socket goes. A pod's shared shim may still serve other containers:
+	// its socket goes only if nothing answers on it.
+	key := groupKey(f)
+	sock := socketPath(f, key)
+	if key == f.id {
+		os.Remove(sock)
+	} else if conn, err := net.DialTimeout("unix", sock, time.Second); err == nil {
 		conn.Close()
 	} else {
 		os.Remove(sock)

@@ -12,7 +12,7 @@ import (
 // rootfs (hard links: instant, no copy).
 func pythonRootfs(t *testing.T) string {
 	t.Helper()
-	py, err := exec.LookPath("python3")
+	py, err := exec.LookPath("/usr/bin/python3")
 	if err != nil {
 		t.Fatal("python3 is needed (scripts/install-test-deps.sh installs it)")
 	}
