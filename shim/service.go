@@ -19,6 +19,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -111,6 +112,11 @@ func (s *Service) Create(ctx context.Context, r *taskv3.CreateTaskRequest) (_ *t
 	spec, err := oci.Load(r.Bundle)
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	if cfg.LogLevel != "" {
+		if lvl, err := logrus.ParseLevel(cfg.LogLevel); err == nil {
+			log.L.Logger.SetLevel(lvl)
+		}
 	}
 	hasLimit := spec.Linux != nil && spec.Linux.Resources != nil && spec.Linux.Resources.Memory != nil &&
 		spec.Linux.Resources.Memory.Limit != nil && *spec.Linux.Resources.Memory.Limit > 0
