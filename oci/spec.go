@@ -41,15 +41,18 @@ type Launch struct {
 	NoNewPrivileges bool
 
 	// Container-wide (ignored for exec processes, which share the init's).
-	Root        string // host path of the guest's "/"
-	Readonly    bool
-	Memory      uint64 // guest memory in bytes
-	Namespaces  []specs.LinuxNamespace
-	CgroupsPath string
-	Resources   *specs.LinuxResources
-	Mounts      []specs.Mount
-	Hostname    string
-	Annotations map[string]string
+	Root     string // host path of the guest's "/"
+	Readonly bool
+	Memory   uint64 // guest memory in bytes
+	// MemoryLimited: Memory is the spec's memory limit, which the cgroup
+	// enforces (not the documented default).
+	MemoryLimited bool
+	Namespaces    []specs.LinuxNamespace
+	CgroupsPath   string
+	Resources     *specs.LinuxResources
+	Mounts        []specs.Mount
+	Hostname      string
+	Annotations   map[string]string
 }
 
 // Load reads bundle/config.json. Errors are one line naming the file and
@@ -99,6 +102,7 @@ func FromSpec(bundle string, s *specs.Spec) (*Launch, error) {
 		l.Resources = lx.Resources
 		if r := lx.Resources; r != nil && r.Memory != nil && r.Memory.Limit != nil && *r.Memory.Limit > 0 {
 			l.Memory = uint64(*r.Memory.Limit)
+			l.MemoryLimited = true
 		}
 	}
 	if l.Memory < MinMemory {

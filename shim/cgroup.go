@@ -2,8 +2,11 @@ package shim
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/cgroups/v3/cgroup1"
@@ -16,8 +19,12 @@ import (
 
 // cgroup is a container's cgroup on a v1 (legacy or hybrid) or v2 host.
 type cgroup struct {
-	v1 cgroup1.Cgroup
-	v2 *cgroup2.Manager
+	v1   cgroup1.Cgroup
+	v2   *cgroup2.Manager
+	path string // below the cgroup root
+
+	oomMu       sync.Mutex
+	oomReported uint64
 }
 
 // cgroupfsPath turns a spec cgroupsPath into a path below the cgroup root.
@@ -83,13 +90,13 @@ func newCgroup(specPath string, res *specs.LinuxResources) (*cgroup, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cgroup %s: %w", path, err)
 		}
-		return &cgroup{v2: m}, nil
+		return &cgroup{v2: m, path: path}, nil
 	}
 	cg, err := cgroup1.New(cgroup1.StaticPath(path), res)
 	if err != nil {
 		return nil, fmt.Errorf("cgroup %s: %w", path, err)
 	}
-	return &cgroup{v1: cg}, nil
+	return &cgroup{v1: cg, path: path}, nil
 }
 
 // loadCgroup opens an existing cgroup (cleanup after the shim died).
@@ -205,4 +212,32 @@ func allowKVM(res *specs.LinuxResources, device string) *specs.LinuxResources {
 	out.Devices = append(append([]specs.LinuxDeviceCgroup(nil), out.Devices...),
 		specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: &major, Minor: &minor, Access: "rw"})
 	return out
+}
+
+// newOOMKills reports whether the kernel's OOM killer acted in the cgroup
+// since the last call (the oom_kill counter of memory.oom_control on v1,
+// memory.events on v2). Checked before each exit is reported, so TaskOOM
+// precedes the TaskExit of the killed monitor.
+func (c *cgroup) newOOMKills() bool {
+	file := filepath.Join("/sys/fs/cgroup/memory", c.path, "memory.oom_control")
+	if c.v2 != nil {
+		file = filepath.Join("/sys/fs/cgroup", c.path, "memory.events")
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return false
+	}
+	var n uint64
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
+			n, _ = strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	c.oomMu.Lock()
+	defer c.oomMu.Unlock()
+	if n > c.oomReported {
+		c.oomReported = n
+		return true
+	}
+	return false
 }

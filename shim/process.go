@@ -33,6 +33,12 @@ const (
 	syncGo    = 'G'
 )
 
+// memoryHeadroom is added to a limited container's VM size so the
+// cgroup, not the end of guest memory, is what stops the guest: it covers
+// the guest layout's reserved ranges (stack, guard hole, system area) and
+// the monitor's own memory. Guest memory is reserved, not committed.
+const memoryHeadroom = 64 << 20
+
 // Exit status the shim reports for a monitor that could not be waited for
 // (killed while the shim was away): SIGKILL's.
 const exitKilled = 128 + int(unix.SIGKILL)
@@ -206,6 +212,12 @@ func openOutput(p string) (*os.File, error) {
 func (p *proc) start(ctx context.Context, mc monitorConfig, c *container, joins []nsJoin, cloneflags uintptr) error {
 	l := p.launch
 	mem := c.launch.Memory
+	if c.launch.MemoryLimited && c.cg != nil {
+		// The cgroup enforces the limit on monitor and guest together, as
+		// for any container: the guest hitting it is an OOM kill (137 and
+		// TaskOOM), not an ENOMEM from a VM that ends just short of it.
+		mem += memoryHeadroom
+	}
 	args := []string{"--root", c.launch.Root, "--cwd", l.Cwd, "--memory", strconv.FormatUint(mem, 10),
 		"--clear-env", "--sync-fd", "3"}
 	for _, e := range l.Env {

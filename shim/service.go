@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/containerd/console"
 	eventstypes "github.com/containerd/containerd/api/events"
@@ -205,6 +206,10 @@ func (s *Service) reportExit(c *container, p *proc) {
 		for _, e := range execs {
 			e.signal(unix.SIGKILL)
 		}
+	}
+	if c.cg != nil && c.cg.newOOMKills() {
+		log.L.WithField("id", c.id).Warn("OOM killer acted in the container's cgroup")
+		s.events.Publish(TopicTaskOOM, &eventstypes.TaskOOM{ContainerID: c.id})
 	}
 	s.events.Publish(TopicTaskExit, &eventstypes.TaskExit{
 		ContainerID: c.id, ID: p.name2(), Pid: uint32(p.pid),
@@ -419,13 +424,20 @@ func (s *Service) ResizePty(ctx context.Context, r *taskv3.ResizePtyRequest) (*e
 		return nil, err
 	}
 	p.mu.Lock()
-	con := p.console
+	con, stopped := p.console, p.state == stateStopped
 	p.mu.Unlock()
 	if con == nil {
 		return nil, fmt.Errorf("%s has no terminal: %w", p.name(), errdefs.ErrFailedPrecondition)
 	}
+	if stopped {
+		return &emptypb.Empty{}, nil // ctr resizes after Start; the guest may be gone already
+	}
 	if err := con.Resize(console.WinSize{Width: uint16(r.Width), Height: uint16(r.Height)}); err != nil {
-		return nil, err
+		select {
+		case <-p.done: // the terminal closed as the guest exited
+		case <-time.After(time.Second):
+			return nil, err
+		}
 	}
 	return &emptypb.Empty{}, nil
 }

@@ -150,6 +150,8 @@ func build() error {
 		"ident":    "test/shim/testdata/ident.c",
 		"sleeper":  "test/shim/testdata/sleeper.c",
 		"catter":   "test/shim/testdata/catter.c",
+		"hog":      "test/shim/testdata/hog.c",
+		"tty":      "test/shim/testdata/tty.c",
 	}
 	for name, src := range cs {
 		cmd := exec.Command("gcc", "-static", "-O1", "-o", filepath.Join(rootfs, name), filepath.Join(repoRoot, src))
@@ -204,7 +206,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", 
 		return err
 	}
 	d.logPath = filepath.Join(d.dir, "containerd.log")
-	logf, err := os.Create(d.logPath)
+	logf, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
@@ -226,6 +228,15 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", 
 	}
 	d.stop()
 	return fmt.Errorf("did not come up (log %s)", d.logPath)
+}
+
+// restart stops the daemon (SIGTERM, leaving tasks running) and starts it
+// again on the same root, state and socket.
+func (d *daemon) restart() error {
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	d.cmd.Wait()
+	d.cmd = nil
+	return d.start()
 }
 
 func (d *daemon) stop() {
