@@ -233,6 +233,9 @@ func (p *proc) start(ctx context.Context, mc monitorConfig, c *container, joins 
 	if l.NoNewPrivileges {
 		args = append(args, "--no-new-privs")
 	}
+	if c.launch.Hostname != "" && cloneflags&unix.CLONE_NEWUTS != 0 {
+		args = append(args, "--hostname", c.launch.Hostname)
+	}
 	if mc.strict {
 		args = append(args, "--strict")
 	}

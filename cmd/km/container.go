@@ -19,6 +19,7 @@ type containerFlags struct {
 	syncFD  int    // descriptor of the runtime's end of the start handshake, or -1
 	user    string // UID:GID[:G1,G2...] to drop to before the guest runs
 	noNewPr bool
+	host    string // hostname to set (the runtime gives km its own UTS namespace)
 	sync    *os.File
 }
 
@@ -34,12 +35,13 @@ func (c *containerFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.syncFD, "sync-fd", -1, "container runtimes: report load success on `FD` and wait for a start byte before running the guest")
 	fs.StringVar(&c.user, "user", "", "drop to `UID:GID[:GROUPS]` (GROUPS comma-separated) once the VM is built")
 	fs.BoolVar(&c.noNewPr, "no-new-privs", false, "set no_new_privs before the guest runs")
+	fs.StringVar(&c.host, "hostname", "", "set the UTS hostname to `NAME` (only in a private UTS namespace)")
 }
 
 // apply installs the Ready hook that drops privileges and, with --sync-fd,
 // waits for the runtime's go-ahead.
 func (c *containerFlags) apply(cfg *runtime.Config) error {
-	if c.syncFD < 0 && c.user == "" && !c.noNewPr {
+	if c.syncFD < 0 && c.user == "" && !c.noNewPr && c.host == "" {
 		return nil
 	}
 	var uid, gid int
@@ -77,7 +79,12 @@ func (c *containerFlags) apply(cfg *runtime.Config) error {
 		}
 	}
 	cfg.Ready = func() error {
-		// Privileges go first: the guest must never run with more than
+		if c.host != "" {
+			if err := unix.Sethostname([]byte(c.host)); err != nil {
+				return fmt.Errorf("sethostname: %w", err)
+			}
+		}
+		// Privileges go next: the guest must never run with more than
 		// the spec grants, and Go applies these to every thread.
 		if c.user != "" {
 			if err := unix.Setgroups(groups); err != nil {

@@ -28,6 +28,7 @@ func TestRunMatchesRunc(t *testing.T) {
 		{"cwd", []string{"--cwd", "/work/dir"}, []string{"/ident"}},
 		{"user", []string{"--user", "1234:5678"}, []string{"/ident"}},
 		{"path-lookup", []string{"--env", "PATH=/"}, []string{"exitcode", "7"}},
+		{"hostname", []string{"--hostname", "kmhost"}, []string{"/hostname"}},
 	}
 	forEachDaemon(t, func(t *testing.T, d *daemon) {
 		before := snapshot()

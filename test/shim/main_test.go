@@ -152,6 +152,7 @@ func build() error {
 		"catter":   "test/shim/testdata/catter.c",
 		"hog":      "test/shim/testdata/hog.c",
 		"tty":      "test/shim/testdata/tty.c",
+		"hostname": "test/shim/testdata/hostname.c",
 	}
 	for name, src := range cs {
 		cmd := exec.Command("gcc", "-static", "-O1", "-o", filepath.Join(rootfs, name), filepath.Join(repoRoot, src))
@@ -321,9 +322,9 @@ func forEachDaemon(t *testing.T, f func(t *testing.T, d *daemon)) {
 var seq atomic.Int64
 
 // cid is a unique container id for this test.
-func cid(t *testing.T, what string) string {
-	return fmt.Sprintf("km-%s-%d", what, seq.Add(1))
-}
+func cid(t *testing.T, what string) string { return cidB(what) }
+
+func cidB(what string) string { return fmt.Sprintf("km-%s-%d", what, seq.Add(1)) }
 
 // runIn runs a one-shot container (`ctr run --rm`) with runtime rt.
 func (d *daemon) runIn(rt, id string, opts []string, argv ...string) result {
