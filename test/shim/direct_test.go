@@ -170,3 +170,57 @@ func TestShimBinaryContract(t *testing.T) {
 	})
 	checkNoLeaks(t, before)
 }
+
+// TestPodSharesShim: containers of one pod (same io.kubernetes.cri.sandbox-id)
+// get the same shim address, and one shim runs both.
+func TestPodSharesShim(t *testing.T) {
+	before := snapshot()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	spec := func(id string) []byte {
+		var s specs.Spec
+		json.Unmarshal(goodSpec("/exitcode", "2"), &s)
+		s.Linux.CgroupsPath = "/default/km-pod-" + id
+		s.Annotations = map[string]string{"io.kubernetes.cri.sandbox-id": "pod-xyz"}
+		b, _ := json.Marshal(s)
+		return b
+	}
+	var addrs []string
+	var clients []*ttrpc.Client
+	for _, id := range []string{"podc1", "podc2"} {
+		t.Run(id, func(t *testing.T) {
+			bundle := writeBundle(t, spec(id))
+			client, addr := dialShim(t, bundle, id)
+			clients = append(clients, client)
+			addrs = append(addrs, addr)
+			v3 := taskv3.NewTTRPCTaskClient(client)
+			if _, err := v3.Create(ctx, &taskv3.CreateTaskRequest{ID: id, Bundle: bundle}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if len(addrs) != 2 || addrs[0] != addrs[1] {
+		t.Fatalf("pod containers got shims %v, want one", addrs)
+	}
+	v3 := taskv3.NewTTRPCTaskClient(clients[0])
+	c1, _ := v3.Connect(ctx, &taskv3.ConnectRequest{ID: "podc1"})
+	c2, _ := v3.Connect(ctx, &taskv3.ConnectRequest{ID: "podc2"})
+	if c1 == nil || c2 == nil || c1.ShimPid != c2.ShimPid || c1.TaskPid == c2.TaskPid {
+		t.Errorf("Connect: %v %v", c1, c2)
+	}
+	for _, id := range []string{"podc1", "podc2"} {
+		v3.Start(ctx, &taskv3.StartRequest{ID: id})
+		if w, err := v3.Wait(ctx, &taskv3.WaitRequest{ID: id}); err != nil || w.ExitStatus != 2 {
+			t.Errorf("%s: Wait %v %v", id, w, err)
+		}
+		if _, err := v3.Delete(ctx, &taskv3.DeleteRequest{ID: id}); err != nil {
+			t.Errorf("%s: Delete %v", id, err)
+		}
+		// The shim stays while it hosts a container.
+		v3.Shutdown(ctx, &taskv3.ShutdownRequest{ID: id})
+	}
+	for _, c := range clients {
+		c.Close()
+	}
+	checkNoLeaks(t, before)
+}
