@@ -108,6 +108,16 @@ func TestTaskOperations(t *testing.T) {
 		if ex.code == 0 || !strings.Contains(ex.stderr, "no such file") {
 			t.Errorf("exec of a missing program: %v", ex)
 		}
+		// Pause freezes the monitor (and so the guest); resume thaws it.
+		if r := d.ctr(nil, "task", "pause", id); r.code != 0 {
+			t.Errorf("task pause: %v", r)
+		}
+		if r := d.ctr(nil, "task", "ls"); !regexp.MustCompile(`(?m)^` + id + `\s+\d+\s+PAUSED`).MatchString(r.stdout) {
+			t.Errorf("after pause: %v", r)
+		}
+		if r := d.ctr(nil, "task", "resume", id); r.code != 0 {
+			t.Errorf("task resume: %v", r)
+		}
 		if k := d.ctr(nil, "task", "kill", id); k.code != 0 {
 			t.Errorf("task kill: %v", k)
 		}

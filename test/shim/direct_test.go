@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 	"github.com/containerd/ttrpc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // shimCmd runs the shim binary as containerd would, in bundle.
@@ -102,6 +104,22 @@ func TestShimBinaryContract(t *testing.T) {
 		st, err := v2.State(ctx, &taskv2.StateRequest{ID: "direct1"})
 		if err != nil || st.Status.String() != "CREATED" {
 			t.Errorf("v2 State before Start: %v %v", st, err)
+		}
+		// Update: the memory limit reaches the container's cgroup.
+		res, _ := json.Marshal(specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: ptr(int64(200 << 20))}})
+		if _, err := v3.Update(ctx, &taskv3.UpdateTaskRequest{ID: "direct1", Resources: &anypb.Any{
+			TypeUrl: "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources", Value: res}}); err != nil {
+			t.Errorf("Update: %v", err)
+		}
+		limitFiles, _ := filepath.Glob("/sys/fs/cgroup/memory/default/km-direct-exitcode/memory.limit_in_bytes")
+		v2files, _ := filepath.Glob("/sys/fs/cgroup/default/km-direct-exitcode/memory.max")
+		for _, f := range append(limitFiles, v2files...) {
+			if b, _ := os.ReadFile(f); strings.TrimSpace(string(b)) != fmt.Sprint(200<<20) {
+				t.Errorf("%s after Update: %s", f, b)
+			}
+		}
+		if len(limitFiles)+len(v2files) == 0 {
+			t.Error("container cgroup not found")
 		}
 		waited := make(chan *taskv3.WaitResponse, 1)
 		go func() { // Wait before Start returns after the exit.
@@ -224,3 +242,5 @@ func TestPodSharesShim(t *testing.T) {
 	}
 	checkNoLeaks(t, before)
 }
+
+func ptr[T any](v T) *T { return &v }
