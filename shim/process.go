@@ -2,6 +2,7 @@ package shim
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -38,6 +39,9 @@ const (
 // the guest layout's reserved ranges (stack, guard hole, system area) and
 // the monitor's own memory. Guest memory is reserved, not committed.
 const memoryHeadroom = 64 << 20
+
+// MountsFile in the bundle holds the spec's mounts for the init monitor.
+const MountsFile = "km-mounts.json"
 
 // Exit status the shim reports for a monitor that could not be waited for
 // (killed while the shim was away): SIGKILL's.
@@ -233,6 +237,20 @@ func (p *proc) start(ctx context.Context, mc monitorConfig, c *container, joins 
 	if l.NoNewPrivileges {
 		args = append(args, "--no-new-privs")
 	}
+	if p.execID == "" && (len(c.launch.Mounts) > 0 || c.launch.Readonly) {
+		// The monitor applies the spec's mounts in a mount namespace of its
+		// own: they live and die with it, never visible on the host.
+		file := filepath.Join(c.bundle, MountsFile)
+		data, _ := json.Marshal(c.launch.Mounts)
+		if err := os.WriteFile(file, data, 0o600); err != nil {
+			return err
+		}
+		args = append(args, "--mounts", file)
+		if c.launch.Readonly {
+			args = append(args, "--readonly-root")
+		}
+		cloneflags |= unix.CLONE_NEWNS
+	}
 	if c.launch.Hostname != "" && cloneflags&unix.CLONE_NEWUTS != 0 {
 		args = append(args, "--hostname", c.launch.Hostname)
 	}
@@ -254,6 +272,18 @@ func (p *proc) start(ctx context.Context, mc monitorConfig, c *container, joins 
 	defer theirs.Close()
 
 	cmd := exec.Command(mc.km, args...)
+	if p.execID != "" && c.mountNS != "" {
+		// An exec joins the init monitor's mount namespace. Go cannot
+		// setns(CLONE_NEWNS) in a multi-threaded process, so nsenter
+		// (util-linux) does it and then execs km: same pid, and the
+		// parent-death signal survives the exec.
+		nsenter, err := exec.LookPath("nsenter")
+		if err != nil {
+			ours.Close()
+			return fmt.Errorf("exec in a container with mounts needs nsenter (util-linux): %w", err)
+		}
+		cmd = exec.Command(nsenter, append([]string{"--mount=" + c.mountNS, "--", mc.km}, args...)...)
+	}
 	cmd.Dir = "/"
 	cmd.Env = []string{}
 	cmd.ExtraFiles = []*os.File{theirs}
@@ -336,6 +366,9 @@ func (p *proc) start(ctx context.Context, mc monitorConfig, c *container, joins 
 		return fmt.Errorf("start monitor %s: %w", mc.km, err)
 	}
 	p.cmd, p.pid, p.sync = cmd, cmd.Process.Pid, ours
+	if p.execID == "" && cloneflags&unix.CLONE_NEWNS != 0 {
+		c.mountNS = fmt.Sprintf("/proc/%d/ns/mnt", p.pid)
+	}
 	if c.cg != nil {
 		if err := c.cg.add(p.pid); err != nil {
 			log.G(ctx).WithError(err).WithField("pid", p.pid).Warn("add monitor to cgroup")

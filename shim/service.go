@@ -40,6 +40,7 @@ type container struct {
 	launch      *oci.Launch
 	mc          monitorConfig
 	rootMounted string // where the shim mounted the rootfs, or ""
+	mountNS     string // the init monitor's mount namespace, if it has its own
 	cg          *cgroup
 	init        *proc
 	execs       map[string]*proc
@@ -254,6 +255,7 @@ func (c *container) cleanup(ctx context.Context) {
 		}
 	}
 	os.Remove(filepath.Join(c.bundle, PidFile))
+	os.Remove(filepath.Join(c.bundle, MountsFile))
 }
 
 func (s *Service) Start(ctx context.Context, r *taskv3.StartRequest) (*taskv3.StartResponse, error) {

@@ -20,6 +20,8 @@ type containerFlags struct {
 	user    string // UID:GID[:G1,G2...] to drop to before the guest runs
 	noNewPr bool
 	host    string // hostname to set (the runtime gives km its own UTS namespace)
+	mounts  string // JSON file of OCI mounts to apply inside --root
+	roRoot  bool
 	sync    *os.File
 }
 
@@ -35,13 +37,15 @@ func (c *containerFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.syncFD, "sync-fd", -1, "container runtimes: report load success on `FD` and wait for a start byte before running the guest")
 	fs.StringVar(&c.user, "user", "", "drop to `UID:GID[:GROUPS]` (GROUPS comma-separated) once the VM is built")
 	fs.BoolVar(&c.noNewPr, "no-new-privs", false, "set no_new_privs before the guest runs")
+	fs.StringVar(&c.mounts, "mounts", "", "container runtimes: apply the OCI mounts in JSON `FILE` inside --root (needs a private mount namespace)")
+	fs.BoolVar(&c.roRoot, "readonly-root", false, "container runtimes: make --root read-only (needs a private mount namespace)")
 	fs.StringVar(&c.host, "hostname", "", "set the UTS hostname to `NAME` (only in a private UTS namespace)")
 }
 
 // apply installs the Ready hook that drops privileges and, with --sync-fd,
 // waits for the runtime's go-ahead.
 func (c *containerFlags) apply(cfg *runtime.Config) error {
-	if c.syncFD < 0 && c.user == "" && !c.noNewPr && c.host == "" {
+	if c.syncFD < 0 && c.user == "" && !c.noNewPr && c.host == "" && c.mounts == "" && !c.roRoot {
 		return nil
 	}
 	var uid, gid int
@@ -76,6 +80,11 @@ func (c *containerFlags) apply(cfg *runtime.Config) error {
 		var b [1]byte
 		if n, _ := c.sync.Read(b[:]); n != 1 || b[0] != syncGo {
 			return errAborted
+		}
+	}
+	if c.mounts != "" || c.roRoot {
+		if err := applyMounts(cfg.Root, c.mounts, c.roRoot); err != nil {
+			return err
 		}
 	}
 	cfg.Ready = func() error {

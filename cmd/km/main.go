@@ -102,7 +102,9 @@ func run(argv []string, stdout, stderr io.Writer) int {
 		cfg.Trace = stderr
 	}
 	if err := cont.apply(&cfg); err != nil {
-		fmt.Fprintf(stderr, "km: %v\n", err)
+		if !cont.failed(err.Error()) {
+			fmt.Fprintf(stderr, "km: %v\n", err)
+		}
 		return 2
 	}
 	status, err := runtime.Run(context.Background(), cfg)

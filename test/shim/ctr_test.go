@@ -272,3 +272,41 @@ func killPid(pid int) error {
 	}
 	return p.Kill()
 }
+
+// TestMounts: the spec's mounts (a read-only bind volume, the default /dev
+// tmpfs with its device nodes) and a read-only root look the same as under
+// runc, in the init and in an exec; nothing stays mounted on the host.
+func TestMounts(t *testing.T) {
+	vol := filepath.Join(work, "volume")
+	os.MkdirAll(vol, 0o755)
+	os.WriteFile(filepath.Join(vol, "f"), []byte("volume content\n"), 0o644)
+	bind := []string{"--mount", "type=bind,src=" + vol + ",dst=/data,options=rbind:ro"}
+	forEachDaemon(t, func(t *testing.T, d *daemon) {
+		before := snapshot()
+		for _, c := range []struct {
+			name string
+			opts []string
+			argv []string
+		}{
+			{"bind-and-dev", bind, []string{"/readfile", "/data/f", "/dev/null", "/dev/zero", "/data/missing"}},
+			{"readonly-root", []string{"--read-only"}, []string{"/writetmp"}},
+		} {
+			want := d.runIn(runcRuntime, cid(t, "mnt-runc"), c.opts, c.argv...)
+			got := d.runIn(kmRuntime, cid(t, "mnt"), c.opts, c.argv...)
+			if got.code != want.code || got.stdout != want.stdout || got.stdout == "" {
+				t.Errorf("%s:\nkm:   %v\nrunc: %v", c.name, got, want)
+			}
+		}
+		id := cid(t, "mntexec")
+		done := d.startBackground(t, kmRuntime, id, bind, "/sleeper")
+		if r := d.ctr(nil, "task", "exec", "--exec-id", "e1", id, "/readfile", "/data/f"); r.stdout != "/data/f: 15 bytes: volume content\n\n" {
+			t.Errorf("exec sees: %v", r)
+		}
+		d.ctr(nil, "task", "kill", "-s", "SIGKILL", id)
+		waitResult(t, done)
+		checkNoLeaks(t, before)
+		if b, _ := os.ReadFile("/proc/self/mounts"); strings.Contains(string(b), vol) {
+			t.Errorf("volume still mounted on the host")
+		}
+	})
+}

@@ -153,6 +153,8 @@ func build() error {
 		"hog":      "test/shim/testdata/hog.c",
 		"tty":      "test/shim/testdata/tty.c",
 		"hostname": "test/shim/testdata/hostname.c",
+		"readfile": "test/shim/testdata/readfile.c",
+		"writetmp": "test/shim/testdata/writetmp.c",
 	}
 	for name, src := range cs {
 		cmd := exec.Command("gcc", "-static", "-O1", "-o", filepath.Join(rootfs, name), filepath.Join(repoRoot, src))
