@@ -58,7 +58,11 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "shim tests:", err)
 		return 1
 	}
-	defer os.RemoveAll(work)
+	if os.Getenv("KM_SHIM_KEEP") == "" {
+		defer os.RemoveAll(work)
+	} else {
+		fmt.Fprintln(os.Stderr, "shim tests: keeping", work)
+	}
 	if err := build(); err != nil {
 		fmt.Fprintln(os.Stderr, "shim tests: build:", err)
 		return 1

@@ -9,12 +9,13 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
-// watchEvents runs `ctr events` and returns the topics seen for container
-// id once stop is called.
+// watchEvents runs `ctr events` and returns the task topics seen for
+// container id, once /tasks/delete for it arrived (or 20 s passed).
 func (d *daemon) watchEvents(t *testing.T, id string) (stop func() []string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, d.ctrBin, "--address", d.sock, "events")
@@ -22,25 +23,49 @@ func (d *daemon) watchEvents(t *testing.T, id string) (stop func() []string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	marker := "kmmark" + fmt.Sprint(seq.Add(1))
+	subscribed := make(chan struct{})
+	var once sync.Once
+	deleted := make(chan struct{})
 	lines := make(chan []string, 1)
 	go func() {
 		var topics []string
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			f := strings.Fields(sc.Text())
-			// TIMESTAMP(3 fields) NAMESPACE TOPIC JSON
-			for i, w := range f {
-				if strings.HasPrefix(w, "/tasks/") && strings.Contains(sc.Text(), `"`+id+`"`) {
-					topics = append(topics, f[i])
+			line := sc.Text()
+			if strings.Contains(line, marker) {
+				once.Do(func() { close(subscribed) })
+			}
+			if !strings.Contains(line, `"`+id+`"`) {
+				continue
+			}
+			for _, w := range strings.Fields(line) {
+				if strings.HasPrefix(w, "/tasks/") {
+					topics = append(topics, w)
+					if w == "/tasks/delete" {
+						close(deleted)
+					}
 					break
 				}
 			}
 		}
 		lines <- topics
 	}()
-	time.Sleep(300 * time.Millisecond) // subscribed
+	// A namespace event proves the subscription is live.
+	for i := 0; i < 100; i++ {
+		d.ctr(nil, "namespaces", "create", marker)
+		d.ctr(nil, "namespaces", "remove", marker)
+		select {
+		case <-subscribed:
+			i = 100
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 	return func() []string {
-		time.Sleep(500 * time.Millisecond)
+		select {
+		case <-deleted:
+		case <-time.After(20 * time.Second):
+		}
 		cancel()
 		cmd.Wait()
 		return <-lines
