@@ -95,6 +95,7 @@ type monitorConfig struct {
 	strict    bool
 	kvmDevice string
 	logLevel  string
+	namespace string // containerd namespace, for binary:// loggers
 }
 
 // findKM locates the monitor: next to the shim's own executable first (how
@@ -319,6 +320,14 @@ func (p *proc) start(ctx context.Context, mc monitorConfig, c *container, joins 
 			ours.Close()
 			return err
 		}
+	} else if strings.HasPrefix(p.io.stdout, "binary://") {
+		out, errf, err := p.startLogger(p.io.stdout, mc.namespace)
+		if err != nil {
+			ours.Close()
+			return err
+		}
+		childFiles = append(childFiles, out, errf)
+		cmd.Stdout, cmd.Stderr = out, errf
 	} else {
 		out, err := openOutput(p.io.stdout)
 		if err != nil {
@@ -531,3 +540,77 @@ func (p *proc) signal(sig unix.Signal) error {
 }
 
 var errProcessDone = errors.New("process already finished")
+
+// loggerReadyTimeout bounds the wait for a binary:// logger to start.
+const loggerReadyTimeout = 10 * time.Second
+
+// startLogger runs a binary:// log driver as containerd's shims do: the
+// URI's path is the program, its query the arguments; it gets the process's
+// stdout and stderr on fds 3 and 4 and closes (or writes to) fd 5 when ready.
+func (p *proc) startLogger(uri, namespace string) (*os.File, *os.File, error) {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return nil, nil, fmt.Errorf("log URI %q: %w", uri, err)
+	}
+	var args []string
+	for k, vs := range u.Query() {
+		args = append(args, k)
+		if len(vs) > 0 && vs[0] != "" {
+			args = append(args, vs[0])
+		}
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return nil, nil, err
+	}
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		errR.Close()
+		errW.Close()
+		return nil, nil, err
+	}
+	cmd := exec.Command(u.Path, args...)
+	cmd.Env = append(os.Environ(), "CONTAINER_ID="+p.id, "CONTAINER_NAMESPACE="+namespace)
+	cmd.ExtraFiles = []*os.File{outR, errR, readyW}
+	err = cmd.Start()
+	outR.Close()
+	errR.Close()
+	readyW.Close()
+	if err != nil {
+		readyR.Close()
+		outW.Close()
+		errW.Close()
+		return nil, nil, fmt.Errorf("log binary %s: %w", u.Path, err)
+	}
+	go cmd.Wait() // the logger ends at EOF, after the monitor
+	ready := make(chan error, 1)
+	go func() {
+		var b [1]byte
+		_, err := readyR.Read(b[:])
+		if err == io.EOF {
+			err = nil
+		}
+		ready <- err
+	}()
+	select {
+	case err = <-ready:
+	case <-time.After(loggerReadyTimeout):
+		err = errors.New("not ready in time")
+	}
+	readyR.Close()
+	if err != nil {
+		cmd.Process.Kill()
+		outW.Close()
+		errW.Close()
+		return nil, nil, fmt.Errorf("log binary %s: %w", u.Path, err)
+	}
+	return outW, errW, nil
+}

@@ -137,7 +137,7 @@ func (s *Service) Create(ctx context.Context, r *taskv3.CreateTaskRequest) (_ *t
 		s.km = km
 	}
 	c := &container{id: r.ID, bundle: r.Bundle, launch: launch, execs: map[string]*proc{},
-		mc: monitorConfig{km: km, strict: cfg.Strict, kvmDevice: cfg.KVMDevice, logLevel: cfg.LogLevel}}
+		mc: monitorConfig{km: km, strict: cfg.Strict, kvmDevice: cfg.KVMDevice, logLevel: cfg.LogLevel, namespace: s.events.namespace}}
 	lg.WithFields(log.Fields{"bundle": r.Bundle, "config": cfgPath, "memory": launch.Memory, "args": launch.Args}).Debug("create")
 
 	defer func() {

@@ -310,3 +310,38 @@ func TestMounts(t *testing.T) {
 		}
 	})
 }
+
+// TestLogURIs: ctr --log-uri file:// and binary:// (a log driver that gets
+// stdout and stderr on fds 3 and 4) receive all of the guest's output.
+func TestLogURIs(t *testing.T) {
+	logDir := filepath.Join(work, "logs")
+	os.MkdirAll(logDir, 0o755)
+	logger := filepath.Join(logDir, "logger.sh")
+	script, err := os.ReadFile(filepath.Join(repoRoot, "test/shim/testdata/logger.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(logger, script, 0o755)
+	forEachDaemon(t, func(t *testing.T, d *daemon) {
+		before := snapshot()
+		id := cid(t, "logfile")
+		file := filepath.Join(logDir, id+".log")
+		r := d.runIn(kmRuntime, id, []string{"--log-uri", "file://" + file}, "/exitcode", "6")
+		if b, _ := os.ReadFile(file); r.code != 6 || string(b) != "exiting with 6\n" {
+			t.Errorf("file://: %v, file %q", r, b)
+		}
+		id = cid(t, "logbin")
+		r = d.runIn(kmRuntime, id, []string{"--log-uri", "binary://" + logger}, "/exitcode", "7")
+		var b []byte
+		for i := 0; i < 50; i++ { // the driver finishes writing after the exit
+			if b, _ = os.ReadFile(filepath.Join(logDir, id+".stdout")); len(b) > 0 {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if r.code != 7 || string(b) != "exiting with 7\n" {
+			t.Errorf("binary://: %v, stdout file %q", r, b)
+		}
+		checkNoLeaks(t, before)
+	})
+}
