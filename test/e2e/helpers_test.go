@@ -136,6 +136,7 @@ var sigNames = map[syscall.Signal]string{
 	syscall.SIGFPE:  "SIGFPE",
 	syscall.SIGILL:  "SIGILL",
 	syscall.SIGKILL: "SIGKILL",
+	syscall.SIGPIPE: "SIGPIPE",
 	syscall.SIGSEGV: "SIGSEGV",
 	syscall.SIGSYS:  "SIGSYS",
 	syscall.SIGTRAP: "SIGTRAP",
