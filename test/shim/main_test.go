@@ -166,7 +166,7 @@ func build() error {
 			return fmt.Errorf("gcc %s: %v\n%s", src, err, b)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(rootfs, "notelf"), []byte("#!/bin/nothing\nnot an ELF\n"), 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(rootfs, "notelf"), []byte("plain text, not an ELF and no #! line\n"), 0o755); err != nil {
 		return err
 	}
 	for _, d := range []string{"tmp", "work/dir", "etc"} {
