@@ -33,6 +33,10 @@ type Config struct {
 	// Log receives the monitor's one-line reports (guest faults, strict-mode
 	// violations). Default os.Stderr.
 	Log io.Writer
+	// Ready, if set, is called once the program is loaded and before its
+	// first instruction runs (a container runtime's create/start split); an
+	// error ends Run with that error and the guest never runs.
+	Ready func() error
 }
 
 // ExitStatus is how the guest ended, in wait(2) terms.
@@ -119,6 +123,11 @@ func Run(ctx context.Context, cfg Config) (ExitStatus, error) {
 	}
 	p.started = started
 	main, err := p.load()
+	if err == nil && cfg.Ready != nil {
+		if err = cfg.Ready(); err == nil {
+			p.started = time.Now() // FirstSyscall counts from the go-ahead
+		}
+	}
 	if err != nil {
 		p.close()
 		return ExitStatus{}, err
