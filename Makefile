@@ -46,6 +46,7 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzParseELF -fuzztime $(FUZZTIME) ./runtime
 	$(GO) test -run XXX -fuzz FuzzGuestMemory -fuzztime $(FUZZTIME) ./runtime
 	$(GO) test -run XXX -fuzz FuzzSyscallArgs -fuzztime $(FUZZTIME) ./runtime
+	$(GO) test -run XXX -fuzz FuzzSignalFrames -fuzztime $(FUZZTIME) ./runtime
 
 bench: deps
 	$(GO) test -run XXX -bench . -benchtime 200x -count 1 ./runtime ./test/bench

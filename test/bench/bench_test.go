@@ -70,12 +70,14 @@ func build() error {
 	payload["sysloop"] = filepath.Join(dir, "sysloop")
 	payload["exit0"] = filepath.Join(dir, "exit0")
 	payload["gohello"] = filepath.Join(dir, "gohello")
+	payload["waitsig"] = filepath.Join(dir, "waitsig")
 	steps := [][]string{
 		{"go", "build", "-o", kmBin, filepath.Join(root, "cmd/km")},
 		{"gcc", "-static", "-O2", "-o", payload["hello"], filepath.Join(root, "test/payloads/hello.c")},
 		{"gcc", "-static", "-O2", "-o", payload["sysloop"], filepath.Join(root, "test/bench/payloads/sysloop.c")},
 		{"gcc", "-static", "-nostdlib", "-o", payload["exit0"], filepath.Join(root, "test/bench/payloads/exit0.S")},
 		{"go", "build", "-o", payload["gohello"], filepath.Join(root, "test/bench/payloads/hellomin")},
+		{"gcc", "-static", "-O2", "-o", payload["waitsig"], filepath.Join(root, "test/payloads/waitsig.c")},
 	}
 	for _, s := range steps {
 		if err := run(s[0], s[1:]...); err != nil {
@@ -160,15 +162,7 @@ func BenchmarkFirstSyscall(b *testing.B) {
 // python3.11) natively and under km from a root holding a copy of it, its
 // libraries and its standard library (test/pyroot), start to exit.
 func BenchmarkPythonPass(b *testing.B) {
-	root := filepath.Join(dir, "pyroot")
-	if _, err := os.Stat(root); err != nil {
-		if err := os.MkdirAll(root, 0o755); err != nil {
-			b.Fatal(err)
-		}
-		if err := pyroot.Build(root); err != nil {
-			b.Fatal(err)
-		}
-	}
+	root := pythonRoot(b)
 	for _, c := range []struct {
 		name string
 		argv []string
