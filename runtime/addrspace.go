@@ -160,3 +160,20 @@ func (as *addressSpace) covered(lo, hi uint64) bool {
 	}
 	return true
 }
+
+// shareAnon backs [lo, lo+n) with a fresh memfd mapped MAP_SHARED (zeros).
+func (as *addressSpace) shareAnon(lo, n uint64) unix.Errno {
+	fd, err := unix.MemfdCreate("km-shared-anon", unix.MFD_CLOEXEC)
+	if err != nil {
+		return err.(unix.Errno)
+	}
+	defer unix.Close(fd)
+	if err := unix.Ftruncate(fd, int64(n)); err != nil {
+		return err.(unix.Errno)
+	}
+	if _, err := unix.MmapPtr(fd, 0, hostPtr(as.mem, lo), uintptr(n), unix.PROT_READ|unix.PROT_WRITE,
+		unix.MAP_SHARED|unix.MAP_FIXED); err != nil {
+		return err.(unix.Errno)
+	}
+	return 0
+}

@@ -149,3 +149,19 @@ func (t *fdTable) closeAll() {
 		t.fds[i].host = -1
 	}
 }
+
+// closeOnExec closes the descriptors marked close-on-exec (execve).
+func (t *fdTable) closeOnExec() {
+	t.mu.Lock()
+	var hosts []int
+	for i, e := range t.fds {
+		if e.host >= 0 && e.cloexec {
+			hosts = append(hosts, e.host)
+			t.fds[i] = fdEntry{host: -1}
+		}
+	}
+	t.mu.Unlock()
+	for _, h := range hosts {
+		unix.Close(h)
+	}
+}

@@ -46,6 +46,29 @@ func newGuestMemory(vm *kvm.VM, size uint64) (*guestMemory, error) {
 
 func (m *guestMemory) close() { unix.Munmap(m.host) }
 
+// loadImage replaces the whole guest memory with a private copy-on-write
+// mapping of fd (a fork image of the same size). Holes in fd read as zeros.
+func (m *guestMemory) loadImage(fd int) error {
+	_, err := unix.MmapPtr(fd, 0, unsafe.Pointer(&m.host[0]), uintptr(m.size), unix.PROT_READ|unix.PROT_WRITE,
+		unix.MAP_PRIVATE|unix.MAP_FIXED|unix.MAP_NORESERVE)
+	if err != nil {
+		return fmt.Errorf("map the fork image: %w", err)
+	}
+	return nil
+}
+
+// reset gives the guest fresh, zero-filled memory (execve). The KVM slots
+// keep pointing at the same host range.
+func (m *guestMemory) reset() error {
+	_, err := unix.MmapPtr(-1, 0, unsafe.Pointer(&m.host[0]), uintptr(m.size), unix.PROT_READ|unix.PROT_WRITE,
+		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED|unix.MAP_NORESERVE)
+	if err != nil {
+		return err
+	}
+	unix.Madvise(m.host, unix.MADV_HUGEPAGE)
+	return nil
+}
+
 // commit makes [addr, addr+n) visible to the vCPUs by registering the chunks
 // that cover it. Untouched pages still cost nothing on the host.
 func (m *guestMemory) commit(addr, n uint64) error {

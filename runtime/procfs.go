@@ -61,10 +61,27 @@ const maxLinkHops = 8
 // procMagic is PROC_SUPER_MAGIC (statfs f_type of a procfs).
 const procMagic = 0x9fa0
 
-// Host device nodes the guest may open by name.
+// Host device nodes the guest may open by name. The terminal nodes are the
+// monitor's own: in a container, the container's /dev/pts.
 var devNodes = map[string]string{
 	"/dev/null": "/dev/null", "/dev/zero": "/dev/zero", "/dev/full": "/dev/full",
 	"/dev/random": "/dev/random", "/dev/urandom": "/dev/urandom",
+	"/dev/tty": "/dev/tty", "/dev/ptmx": "/dev/ptmx",
+}
+
+// ptyNode maps /dev/pts/N (a pseudo-terminal the guest opened through
+// /dev/ptmx) to the host's node.
+func ptyNode(abs string) (string, bool) {
+	n, ok := strings.CutPrefix(abs, "/dev/pts/")
+	if !ok || n == "" || len(n) > 9 {
+		return "", false
+	}
+	for _, c := range n {
+		if c < '0' || c > '9' {
+			return "", false
+		}
+	}
+	return abs, true
 }
 
 // Links in /dev to /proc/self.
@@ -111,7 +128,8 @@ func isVirtual(abs string) bool {
 	}
 	_, dev := devNodes[abs]
 	_, link := devLinks[abs]
-	return dev || link
+	_, pty := ptyNode(abs)
+	return dev || link || pty
 }
 
 // virtualAbs returns the clean absolute guest path of (dirfd, name) when it
@@ -266,7 +284,11 @@ func (p *process) lookup(abs string, hops int) (vnode, error) {
 	if hops > maxLinkHops {
 		return vnode{}, unix.ELOOP
 	}
-	if h, ok := devNodes[abs]; ok {
+	h, ok := devNodes[abs]
+	if !ok {
+		h, ok = ptyNode(abs)
+	}
+	if ok {
 		return vnode{kind: vDev, path: abs, host: h, fd: -1}, nil
 	}
 	if t, ok := devLinks[abs]; ok {

@@ -18,7 +18,7 @@ func init() {
 		unix.SYS_CLOSE: sysClose, unix.SYS_CLOSE_RANGE: sysCloseRange, unix.SYS_LSEEK: sysLseek,
 		unix.SYS_FSTAT: sysFstat, unix.SYS_STAT: sysStat, unix.SYS_LSTAT: sysLstat,
 		unix.SYS_NEWFSTATAT: sysNewfstatat, unix.SYS_STATX: sysStatx,
-		unix.SYS_GETDENTS64: sysGetdents64, unix.SYS_FCNTL: sysFcntl, unix.SYS_IOCTL: sysIoctl,
+		unix.SYS_GETDENTS64: sysGetdents64, unix.SYS_FCNTL: sysFcntl,
 		unix.SYS_DUP: sysDup, unix.SYS_DUP2: sysDup2, unix.SYS_DUP3: sysDup3,
 		unix.SYS_PIPE: sysPipe, unix.SYS_PIPE2: sysPipe2,
 		unix.SYS_ACCESS: sysAccess, unix.SYS_FACCESSAT: sysFaccessat, unix.SYS_FACCESSAT2: sysFaccessat2,
@@ -34,7 +34,6 @@ func init() {
 		unix.SYS_FSYNC: sysFsync, unix.SYS_FDATASYNC: sysFsync, unix.SYS_SYNC: sysNop, unix.SYS_SYNCFS: sysFsync,
 		unix.SYS_FALLOCATE: sysFallocate, unix.SYS_FADVISE64: sysFadvise, unix.SYS_FLOCK: sysFlock,
 		unix.SYS_STATFS: sysStatfs, unix.SYS_FSTATFS: sysFstatfs, unix.SYS_UTIMENSAT: sysUtimensat,
-		unix.SYS_SENDFILE: sysSendfile,
 	} {
 		register(nr, h)
 	}
@@ -64,17 +63,26 @@ func fdIO(nr uintptr) handler {
 		if e != 0 {
 			return e
 		}
-		r, _, en := unix.Syscall6(nr, uintptr(h), ptr(b), uintptr(len(b)), uintptr(a[3]), 0, 0)
+		r, en := t.block(func() (uintptr, unix.Errno) {
+			r, _, en := unix.Syscall6(nr, uintptr(h), ptr(b), uintptr(len(b)), uintptr(a[3]), 0, 0)
+			return r, en
+		})
 		return result(r, en)
 	}
 }
 
 var (
 	sysRead   = fdIO(unix.SYS_READ)
-	sysWrite  = fdIO(unix.SYS_WRITE)
+	sysWrite  = withSigpipe(fdIO(unix.SYS_WRITE))
 	sysPread  = fdIO(unix.SYS_PREAD64)
-	sysPwrite = fdIO(unix.SYS_PWRITE64)
+	sysPwrite = withSigpipe(fdIO(unix.SYS_PWRITE64))
 )
+
+// withSigpipe raises SIGPIPE in the guest when a write fails with EPIPE
+// (the host's SIGPIPE goes to the monitor, which ignores it).
+func withSigpipe(h handler) handler {
+	return func(t *thread, a args) uint64 { return t.sigpipe(h(t, a), 0) }
+}
 
 // hostIovecs translates a guest iovec array for a vectored host syscall.
 func (t *thread) hostIovecs(addr, count uint64) ([]unix.Iovec, uint64) {
@@ -106,16 +114,19 @@ func fdIOV(nr uintptr) handler {
 		if len(iov) > 0 {
 			p = uintptr(unsafe.Pointer(&iov[0]))
 		}
-		r, _, en := unix.Syscall6(nr, uintptr(h), p, uintptr(len(iov)), uintptr(a[3]), uintptr(a[4]), uintptr(a[5]))
+		r, en := t.block(func() (uintptr, unix.Errno) {
+			r, _, en := unix.Syscall6(nr, uintptr(h), p, uintptr(len(iov)), uintptr(a[3]), uintptr(a[4]), uintptr(a[5]))
+			return r, en
+		})
 		return result(r, en)
 	}
 }
 
 var (
 	sysReadv   = fdIOV(unix.SYS_READV)
-	sysWritev  = fdIOV(unix.SYS_WRITEV)
+	sysWritev  = withSigpipe(fdIOV(unix.SYS_WRITEV))
 	sysPreadv  = fdIOV(unix.SYS_PREADV2)
-	sysPwritev = fdIOV(unix.SYS_PWRITEV2)
+	sysPwritev = withSigpipe(fdIOV(unix.SYS_PWRITEV2))
 )
 
 func (t *thread) path(addr uint64) (string, uint64) {
@@ -336,49 +347,6 @@ func sysFcntl(t *thread, a args) uint64 {
 		return result(r, e)
 	}
 	return neg(unix.EINVAL)
-}
-
-// fionbio is FIONBIO (x/sys/unix does not define it for linux/amd64).
-const (
-	fionbio  = 0x5421
-	fionclex = 0x5450
-	fioclex  = 0x5451
-)
-
-// Terminal and descriptor ioctls the guest may use, with the size of the
-// structure their argument points to (0: the argument is a value).
-var ioctlArgSize = map[uint64]uint64{
-	unix.TCGETS: 36, unix.TCSETS: 36, unix.TCSETSW: 36, unix.TCSETSF: 36,
-	unix.TCGETS2: 44, unix.TCSETS2: 44, unix.TCSETSW2: 44, unix.TCSETSF2: 44,
-	unix.TIOCGWINSZ: 8, unix.TIOCSWINSZ: 8, unix.TIOCGPGRP: 4, unix.TIOCSPGRP: 4, unix.TIOCGSID: 4,
-	unix.TIOCINQ: 4, fionbio: 4, unix.TIOCOUTQ: 4, unix.TIOCGPTN: 4, unix.TIOCSPTLCK: 4,
-	unix.TCFLSH: 0, unix.TCXONC: 0, unix.TCSBRK: 0, unix.TIOCSCTTY: 0, unix.TIOCNOTTY: 0,
-}
-
-func sysIoctl(t *thread, a args) uint64 {
-	fd, req, arg := int32(a[0]), a[1], a[2]
-	h, err := t.p.files.host(fd)
-	if err != nil {
-		return neg(unix.EBADF)
-	}
-	switch req {
-	case fioclex, fionclex:
-		return errno(t.p.files.setCloexec(fd, req == fioclex))
-	}
-	size, ok := ioctlArgSize[req]
-	if !ok {
-		return neg(unix.ENOTTY)
-	}
-	hostArg := uintptr(arg)
-	if size > 0 {
-		b, err := t.p.mem.slice(arg, size)
-		if err != nil {
-			return neg(unix.EFAULT)
-		}
-		hostArg = ptr(b)
-	}
-	r, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(h), uintptr(req), hostArg)
-	return result(r, e)
 }
 
 func sysDup(t *thread, a args) uint64 {
@@ -852,25 +820,4 @@ func sysUtimensat(t *thread, a args) uint64 {
 		}
 		return nil
 	})
-}
-
-func sysSendfile(t *thread, a args) uint64 {
-	out, err := t.p.files.host(int32(a[0]))
-	if err != nil {
-		return neg(unix.EBADF)
-	}
-	in, err := t.p.files.host(int32(a[1]))
-	if err != nil {
-		return neg(unix.EBADF)
-	}
-	var off uintptr
-	if a[2] != 0 {
-		b, err := t.p.mem.slice(a[2], 8)
-		if err != nil {
-			return neg(unix.EFAULT)
-		}
-		off = ptr(b)
-	}
-	r, _, e := unix.Syscall6(unix.SYS_SENDFILE, uintptr(out), uintptr(in), off, uintptr(a[3]), 0, 0)
-	return result(r, e)
 }

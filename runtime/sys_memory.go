@@ -185,8 +185,18 @@ func sysMmap(t *thread, a args) uint64 {
 			}
 		}
 		m.fileBacked, m.offset, m.name = true, off, t.p.files.name(fd)
-	} else if flags&mapFixed != 0 {
-		as.unmap(start, start+n)
+	} else {
+		if flags&mapFixed != 0 {
+			as.unmap(start, start+n)
+		}
+		if flags&mapTypeMask != mapPrivate {
+			// Shared anonymous memory is a memfd mapped shared, so that a
+			// forked child maps the same pages (fork.go finds it by its
+			// host mapping; the descriptor is not kept).
+			if e := as.shareAnon(start, n); e != 0 {
+				return neg(e)
+			}
+		}
 	}
 	if err := t.p.mem.commit(start, n); err != nil {
 		as.resetHost(start, start+n)

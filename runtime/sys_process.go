@@ -56,10 +56,14 @@ func hostID(nr uintptr) handler {
 func (p *process) isSelf(pid uint64) bool { return pid == 0 || int(int32(pid)) == p.pid }
 
 func sysGetpgid(t *thread, a args) uint64 {
+	pid := uintptr(0)
 	if !t.p.isSelf(a[0]) {
-		return neg(unix.ESRCH)
+		if !t.p.reachable(int(int32(a[0]))) {
+			return neg(unix.ESRCH)
+		}
+		pid = uintptr(int32(a[0]))
 	}
-	r, _, e := unix.RawSyscall(unix.SYS_GETPGID, 0, 0, 0)
+	r, _, e := unix.RawSyscall(unix.SYS_GETPGID, pid, 0, 0)
 	return result(r, e)
 }
 

@@ -12,6 +12,7 @@ import (
 func init() {
 	for nr, h := range map[uintptr]handler{
 		unix.SYS_CLONE: sysClone, unix.SYS_CLONE3: sysClone3, unix.SYS_FUTEX: sysFutex,
+		unix.SYS_FORK: sysFork, unix.SYS_VFORK: sysVfork,
 		unix.SYS_SET_TID_ADDRESS: sysSetTIDAddress, unix.SYS_SET_ROBUST_LIST: sysNop,
 		unix.SYS_ARCH_PRCTL: sysArchPrctl, unix.SYS_SCHED_YIELD: sysSchedYield,
 		unix.SYS_SCHED_GETAFFINITY: sysSchedGetaffinity, unix.SYS_SCHED_SETAFFINITY: sysNop,
@@ -29,12 +30,22 @@ type cloneRequest struct {
 	flags               uint64
 	stack, tls          uint64
 	parentTID, childTID uint64
+	pidfd               uint64 // where CLONE_PIDFD stores the pidfd
 }
 
 const cloneThreadFlags = unix.CLONE_VM | unix.CLONE_THREAD | unix.CLONE_SIGHAND
 
 func sysClone(t *thread, a args) uint64 {
-	return t.clone(cloneRequest{flags: a[0], stack: a[1], parentTID: a[2], childTID: a[3], tls: a[4]})
+	// clone(2) stores a CLONE_PIDFD descriptor at parent_tid.
+	return t.clone(cloneRequest{flags: a[0], stack: a[1], parentTID: a[2], childTID: a[3], tls: a[4], pidfd: a[2]})
+}
+
+func sysFork(t *thread, a args) uint64 {
+	return t.fork(cloneRequest{flags: uint64(unix.SIGCHLD)})
+}
+
+func sysVfork(t *thread, a args) uint64 {
+	return t.fork(cloneRequest{flags: unix.CLONE_VM | unix.CLONE_VFORK | uint64(unix.SIGCHLD)})
 }
 
 func sysClone3(t *thread, a args) uint64 {
@@ -47,7 +58,10 @@ func sysClone3(t *thread, a args) uint64 {
 		return neg(unix.EFAULT)
 	}
 	u := func(i int) uint64 { return le.Uint64(b[i*8:]) }
-	req := cloneRequest{flags: u(0), childTID: u(2), parentTID: u(3), tls: u(7)}
+	req := cloneRequest{flags: u(0), pidfd: u(1), childTID: u(2), parentTID: u(3), tls: u(7)}
+	if exit := u(4); exit > nSig {
+		return neg(unix.EINVAL)
+	}
 	if stack, size := u(5), u(6); stack != 0 {
 		req.stack = stack + size
 	}
@@ -56,7 +70,7 @@ func sysClone3(t *thread, a args) uint64 {
 
 func (t *thread) clone(req cloneRequest) uint64 {
 	if req.flags&cloneThreadFlags != cloneThreadFlags {
-		return neg(unix.ENOSYS) // new processes: not yet
+		return t.fork(req) // a new process
 	}
 	regs := *t.regs
 	regs.RAX = 0
@@ -177,7 +191,16 @@ func sysFutex(t *thread, a args) uint64 {
 	default:
 		return neg(unix.ENOSYS)
 	}
-	r, _, e := unix.Syscall6(unix.SYS_FUTEX, host, uintptr(op), uintptr(val), a4, a5, uintptr(val3))
+	call := func() (uintptr, unix.Errno) {
+		r, _, e := unix.Syscall6(unix.SYS_FUTEX, host, uintptr(op), uintptr(val), a4, a5, uintptr(val3))
+		return r, e
+	}
+	switch op & futexCmdMask {
+	case futexWait, futexWaitBitset, futexLockPI, futexLockPI2, futexWaitRequeuePI:
+		r, e := t.block(call)
+		return result(r, e)
+	}
+	r, e := call()
 	return result(r, e)
 }
 

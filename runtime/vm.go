@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,8 +66,11 @@ type process struct {
 	cr3    uint64
 	cpuid  []kvm.CPUIDEntry
 	xcr0   uint64
-	pvm    bool
-	fsgs   bool
+	// xsaveSize is the XSAVE image a signal frame carries: every component
+	// XCR0 may enable (CPUID 0xd.0 ECX), within KVM's 4 KiB kvm_xsave.
+	xsaveSize uint64
+	pvm       bool
+	fsgs      bool
 
 	as     *addressSpace
 	files  *fdTable
@@ -79,6 +83,8 @@ type process struct {
 	trace  io.Writer
 	counts syscallCounts
 
+	unixNames unixNames // guest names of bound AF_UNIX sockets (sys_net.go)
+
 	threadsMu sync.Mutex
 	threads   map[int]*thread
 	nextVCPU  int
@@ -90,6 +96,12 @@ type process struct {
 	exited   chan struct{}
 	status   ExitStatus
 	live     atomic.Int32
+
+	children children // host pids of the guest's children (fork.go)
+	vforkFD  int      // a vfork child's end of its parent's wait pipe, or -1
+	forked   bool     // this monitor runs a forked guest (a child monitor)
+	parent   int      // the parent guest's pid when forked, else 0
+	execMu   sync.Mutex
 }
 
 // Run runs the program to completion and returns its exit status. An error
@@ -110,6 +122,8 @@ func Run(ctx context.Context, cfg Config) (ExitStatus, error) {
 		p.close()
 		return ExitStatus{}, err
 	}
+	installKickSignal()
+	p.forwardHostSignals()
 	p.startThread(main)
 	select {
 	case <-p.exited:
@@ -195,7 +209,7 @@ func newProcess(cfg Config) (*process, error) {
 		}
 	}
 	p := &process{cfg: cfg, log: cfg.Log, ownLog: ownLog, trace: cfg.Trace, pid: os.Getpid(),
-		threads: map[int]*thread{}, exited: make(chan struct{})}
+		threads: map[int]*thread{}, exited: make(chan struct{}), vforkFD: -1}
 	ok := false
 	defer func() {
 		if !ok {
@@ -217,6 +231,7 @@ func newProcess(cfg Config) (*process, error) {
 		return nil, fmt.Errorf("%w: %v", ErrKVM, err)
 	}
 	p.xcr0, p.fsgs = cpuFeatures(p.cpuid)
+	p.xsaveSize = xsaveSize(p.cpuid)
 	if p.vm, err = sys.CreateVM(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrKVM, err)
 	}
@@ -262,6 +277,16 @@ func cpuFeatures(entries []kvm.CPUIDEntry) (xcr0 uint64, fsgsbase bool) {
 	return xcr0 | 3, fsgsbase
 }
 
+func xsaveSize(entries []kvm.CPUIDEntry) uint64 {
+	size := uint64(xsaveMinSize)
+	for _, e := range entries {
+		if e.Function == 0xd && e.Index == 0 && uint64(e.ECX) > size {
+			size = uint64(e.ECX)
+		}
+	}
+	return min(alignUp(size, 64), 4096)
+}
+
 // exit ends the guest with status s (first caller wins).
 func (p *process) exit(s ExitStatus) {
 	p.exitOnce.Do(func() {
@@ -272,5 +297,11 @@ func (p *process) exit(s ExitStatus) {
 
 // report writes one line for the user on the monitor's log.
 func (p *process) report(format string, args ...any) {
-	fmt.Fprintf(p.log, "km: "+format+"\n", args...)
+	msg := fmt.Sprintf(format, args...)
+	if p.forked && strings.HasPrefix(msg, "guest killed by") {
+		// As on Linux, a child's death by a signal is its parent's to
+		// report (the wait status carries it); the top-level km reports it.
+		return
+	}
+	fmt.Fprintf(p.log, "km: %s\n", msg)
 }

@@ -39,6 +39,9 @@ func (e *envFlag) String() string     { return strings.Join(*e, ",") }
 func (e *envFlag) Set(v string) error { *e = append(*e, v); return nil }
 
 func main() {
+	if runtime.IsChild() {
+		runtime.ChildMain() // a monitor started by km itself for a forked guest
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

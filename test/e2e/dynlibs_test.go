@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"debug/elf"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -37,6 +38,11 @@ func addDynamicLibs(t testing.TB, root, bin string) {
 	}
 	for _, lib := range lddLibs(t, bin) {
 		copyHostFile(t, root, lib)
+	}
+	// glibc dlopens the unwinder for pthread_cancel and backtraces.
+	const libgcc = "/lib/x86_64-linux-gnu/libgcc_s.so.1"
+	if _, err := os.Stat(libgcc); err == nil {
+		copyHostFile(t, root, libgcc)
 	}
 }
 
