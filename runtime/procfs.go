@@ -250,8 +250,18 @@ func (p *process) shm() (int, error) {
 	return fd, nil
 }
 
+// removeShm deletes the private /dev/shm directory, if one was made.
+func (v *virtualFS) removeShm() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.shmDir != "" && v.shmDir != "root" && v.shmDir != "host" {
+		os.RemoveAll(v.shmDir)
+	}
+}
+
 // close releases the emulation's descriptors and the private /dev/shm.
 func (v *virtualFS) close() {
+	v.removeShm()
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.dirs != nil {
@@ -259,9 +269,6 @@ func (v *virtualFS) close() {
 	}
 	if v.shmDir != "" {
 		unix.Close(v.shmFD)
-		if v.shmDir != "root" && v.shmDir != "host" {
-			os.RemoveAll(v.shmDir)
-		}
 	}
 }
 

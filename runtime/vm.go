@@ -140,6 +140,7 @@ func Run(ctx context.Context, cfg Config) (ExitStatus, error) {
 	case <-ctx.Done():
 		p.exit(ExitStatus{Signal: unix.SIGKILL})
 	}
+	p.fs.v.removeShm() // host state outliving the process, teardown or not
 	if !cfg.NoTeardown && p.stopThreads(100*time.Millisecond) {
 		p.close()
 	}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -19,6 +20,11 @@ type diffCase struct {
 	// root runs the payload from a fresh root: natively as ROOT/payload in
 	// ROOT/work, under km as `km --root ROOT --cwd /work /payload`.
 	root bool
+	// noRoot marks a case that needs the host's file system (ptys in
+	// /dev/pts): dynamically linked flavours, which otherwise always run
+	// from a root holding their loader and libraries, run it unconfined
+	// with the host's.
+	noRoot bool
 	// setup prepares the working directory of a non-root case; args may
 	// refer to that directory as {dir}.
 	setup   func(t testing.TB, dir string)
@@ -150,7 +156,7 @@ func TestDifferential(t *testing.T) {
 func (c diffCase) run(t *testing.T, fl flavour, bin string) {
 	o := runOpts{timeout: c.timeout}
 	var native, km result
-	if c.root || fl.dynamic {
+	if c.root || fl.dynamic && !c.noRoot {
 		bins := map[string]string{c.payload: bin}
 		nroot := newRoot(t, bins)
 		o.dir = filepath.Join(nroot, "work")
@@ -159,6 +165,11 @@ func (c diffCase) run(t *testing.T, fl flavour, bin string) {
 		kroot := newRoot(t, bins)
 		if fl.dynamic {
 			addDynamicLibs(t, kroot, bin)
+			// Payloads written for the host expect a /tmp (mkstemp).
+			if err := os.Mkdir(filepath.Join(kroot, "tmp"), 0o1777); err != nil && !os.IsExist(err) {
+				t.Fatal(err)
+			}
+			os.Chmod(filepath.Join(kroot, "tmp"), 0o1777)
 		}
 		args := append([]string{"--root", kroot, "--cwd", "/work"}, c.kmFlags...)
 		args = append(append(args, "/"+c.payload), c.args...)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -60,5 +61,25 @@ func TestProcConfined(t *testing.T) {
 				t.Errorf("/proc/self/fd could not be listed\n%s", r)
 			}
 		})
+	}
+}
+
+// TestPrivateShmRemoved checks that the private /dev/shm km makes for a root
+// without one (in the monitor's TMPDIR) is gone when km exits.
+func TestPrivateShmRemoved(t *testing.T) {
+	bin := payload(t, "gcc-static", "procfs")
+	root := newRoot(t, map[string]string{"procfs": bin})
+	tmp := t.TempDir()
+	r := runKM(t, runOpts{env: append(append([]string{}, baseEnv...), "TMPDIR="+tmp)}, "--root", root, "--cwd", "/work", "/procfs")
+	checkNoPanic(t, r)
+	if r.code != 0 || !strings.Contains(string(r.stdout), "shm: shared\n") {
+		t.Fatalf("procfs payload failed\n%s", r)
+	}
+	left, err := os.ReadDir(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range left {
+		t.Errorf("km left %s behind in its TMPDIR", e.Name())
 	}
 }
