@@ -62,27 +62,19 @@ func run(t testing.TB, o runOpts, argv ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
 
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = o.dir
+	cmd.Env = o.env
 	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	// Own process group, so a timeout kills anything the command started.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+
 	start := time.Now()
-	var err error
-	for attempt := 0; ; attempt++ {
-		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-		cmd.Dir = o.dir
-		cmd.Env = o.env
-		cmd.Stdout = &stdout
-		cmd.Stderr = &stderr
-		// Own process group, so a timeout kills anything the command started.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-		cmd.WaitDelay = 5 * time.Second
-		err = cmd.Run()
-		// A binary a test just wrote can be "busy" for a moment: a parallel
-		// test's fork may still hold the write descriptor (golang/go#22315).
-		if !errors.Is(err, syscall.ETXTBSY) || attempt == 20 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	err := cmd.Run()
 	r := result{argv: argv, stdout: stdout.Bytes(), stderr: stderr.Bytes(), code: -1, elapsed: time.Since(start)}
 	if ctx.Err() != nil {
 		r.timedOut = true
