@@ -5,14 +5,15 @@ REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -X main.version=$(VERSION) -X main.revision=$(REVISION)
 BIN      := bin
 
-.PHONY: all build demo test test-unit test-e2e fuzz bench lint deps clean
+.PHONY: all build demo demo-containerd test test-unit test-e2e fuzz bench lint deps clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/km ./cmd/km
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/containerd-shim-km-v2 ./cmd/containerd-shim-km-v2
 
-# The first quick-start command: build km and run a demo program in a VM.
+# Build km and run a demo program in a VM.
 demo: build
 	@command -v gcc >/dev/null || ./scripts/install-test-deps.sh
 	@mkdir -p $(BIN)/demo
@@ -22,6 +23,11 @@ demo: build
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/demo/gohello ./test/payloads/go/gohello
 	$(BIN)/km $(BIN)/demo/gohello 0; echo "exit status: $$?"
 
+# The first quick-start command: a private containerd runs Debian's python3
+# HTTP server in a km VM from a locally built image; prints one response.
+demo-containerd:
+	./scripts/demo-containerd.sh
+
 deps:
 	./scripts/install-test-deps.sh
 
@@ -29,7 +35,7 @@ deps:
 test: deps lint test-unit test-e2e fuzz
 
 test-unit:
-	$(GO) test -count=1 ./kvm/... ./runtime/... ./cmd/...
+	$(GO) test -count=1 ./kvm/... ./runtime/... ./cmd/... ./oci/... ./shim/...
 
 test-e2e:
 	$(GO) test -count=1 -timeout 20m ./test/...
@@ -40,6 +46,7 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzParseELF -fuzztime $(FUZZTIME) ./runtime
 	$(GO) test -run XXX -fuzz FuzzGuestMemory -fuzztime $(FUZZTIME) ./runtime
 	$(GO) test -run XXX -fuzz FuzzSyscallArgs -fuzztime $(FUZZTIME) ./runtime
+	$(GO) test -run XXX -fuzz FuzzSignalFrames -fuzztime $(FUZZTIME) ./runtime
 
 bench: deps
 	$(GO) test -run XXX -bench . -benchtime 200x -count 1 ./runtime ./test/bench

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"debug/elf"
 	"errors"
 	"fmt"
 	"os"
@@ -252,6 +253,7 @@ func (p *process) loadProgram(pr *program, env []string) (kvm.Regs, error) {
 		return kvm.Regs{}, fmt.Errorf("%s: %w", abs, err)
 	}
 	p.as.setImage(img.lo+bias, img.hi+bias, abs)
+	p.as.segmentProts(img, bias)
 	entry := img.file.Entry + bias
 
 	si := &startInfo{
@@ -269,7 +271,7 @@ func (p *process) loadProgram(pr *program, env []string) (kvm.Regs, error) {
 	}
 
 	if interp := pr.interp; interp != nil {
-		base, errno := p.as.reserve(interp.hi-interp.lo, "interp")
+		base, errno := p.as.reserve(interp.hi-interp.lo, img.interp)
 		if errno != 0 {
 			return kvm.Regs{}, fmt.Errorf("%w: no room for interpreter %s: raise --memory", ErrBadExecutable, img.interp)
 		}
@@ -277,6 +279,7 @@ func (p *process) loadProgram(pr *program, env []string) (kvm.Regs, error) {
 		if err := interp.load(p.mem, ibias, p.mem.size); err != nil {
 			return kvm.Regs{}, fmt.Errorf("interpreter %s: %w", img.interp, err)
 		}
+		p.as.segmentProts(interp, ibias)
 		si.interpBase = ibias
 		entry = interp.file.Entry + ibias
 	}
@@ -299,4 +302,24 @@ func hwcap(entries []kvm.CPUIDEntry) uint64 {
 		}
 	}
 	return 0
+}
+
+// segmentProts records each loaded segment's protection (PT_LOAD flags) for
+// /proc/self/maps; like mprotect, it is not enforced (docs/syscalls.md).
+func (as *addressSpace) segmentProts(img *elfImage, bias uint64) {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	for _, ph := range img.loads {
+		prot := 0
+		if ph.Flags&elf.PF_R != 0 {
+			prot |= unix.PROT_READ
+		}
+		if ph.Flags&elf.PF_W != 0 {
+			prot |= unix.PROT_WRITE
+		}
+		if ph.Flags&elf.PF_X != 0 {
+			prot |= unix.PROT_EXEC
+		}
+		as.setProt(alignDown(ph.Vaddr+bias, pageSize), alignUp(ph.Vaddr+ph.Memsz+bias, pageSize), prot)
+	}
 }

@@ -420,6 +420,8 @@ func ChildMain() {
 		fmt.Fprintf(os.Stderr, "km: fork child: %v\n", err)
 		os.Exit(exitChildFailed)
 	}
+	installKickSignal()
+	p.forwardHostSignals()
 	p.startRestored(st)
 	<-p.exited
 	p.closeVfork()

@@ -25,6 +25,8 @@ type fsState struct {
 
 	mu  sync.Mutex
 	cwd string // guest path of the working directory (confined mode)
+
+	v virtualFS // the emulated /proc and /dev (procfs.go)
 }
 
 const resolveInRoot = unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS
@@ -80,6 +82,9 @@ func (fs *fsState) cwdPath() string {
 
 // guestPathOfHost maps an open host descriptor to its guest path.
 func (fs *fsState) guestPathOfHost(h int) (string, error) {
+	if d, ok := fs.v.dirOf(h); ok { // a synthetic /proc directory
+		return d, nil
+	}
 	link, err := readlinkString("/proc/self/fd/" + strconv.Itoa(h))
 	if err != nil {
 		return "", err
@@ -111,6 +116,9 @@ func (p *process) guestAbs(dirfd int32, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if d, ok := p.fs.v.dirOf(h); ok {
+		return path.Join(d, name), nil
+	}
 	base, err := p.fs.guestPathOfHost(h)
 	if err != nil {
 		return "", unix.ENOTDIR
@@ -132,6 +140,9 @@ func (p *process) openAt(dirfd int32, name string, flags int, mode uint32) (int,
 		mode = 0
 	}
 	mode &= 0o7777
+	if abs, ok := p.virtualAbs(dirfd, name); ok {
+		return p.openVirtual(abs, flags, mode)
+	}
 	if !p.fs.confined() {
 		dir := unix.AT_FDCWD
 		if dirfd != unix.AT_FDCWD && !strings.HasPrefix(name, "/") {
@@ -154,6 +165,10 @@ func (p *process) openAt(dirfd int32, name string, flags int, mode uint32) (int,
 		fd, err := unix.Openat2(p.fs.rootFD, abs, &unix.OpenHow{Flags: uint64(flags), Mode: uint64(mode), Resolve: resolveInRoot})
 		if err == unix.EAGAIN || err == unix.EINTR { // a rename raced the lookup
 			continue
+		}
+		if err == nil && onProc(fd) { // a procfs inside the root: the host's /proc, never the guest's
+			unix.Close(fd)
+			return -1, unix.EACCES
 		}
 		return fd, err
 	}
@@ -186,6 +201,9 @@ func (r resolved) atFlags(flags int) int {
 // (no follow) is opened inside the root, so the host syscall only ever sees
 // a name without slashes relative to a directory already inside the root.
 func (p *process) resolve(dirfd int32, name string, follow bool) (resolved, error) {
+	if abs, ok := p.virtualAbs(dirfd, name); ok {
+		return p.resolveVirtual(abs, follow)
+	}
 	if !p.fs.confined() {
 		if dirfd == unix.AT_FDCWD || strings.HasPrefix(name, "/") {
 			return resolved{dir: unix.AT_FDCWD, name: name}, nil
@@ -211,6 +229,10 @@ func (p *process) resolve(dirfd int32, name string, follow bool) (resolved, erro
 	fd, err := unix.Openat2(p.fs.rootFD, target, &unix.OpenHow{Flags: uint64(flags), Resolve: resolveInRoot})
 	if err != nil {
 		return resolved{}, err
+	}
+	if onProc(fd) {
+		unix.Close(fd)
+		return resolved{}, unix.EACCES
 	}
 	if follow {
 		return resolved{dir: fd, owned: true}, nil

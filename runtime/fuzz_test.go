@@ -652,9 +652,7 @@ var fuzzSkip = map[string]bool{
 	"rt_sigqueueinfo": true, "rt_tgsigqueueinfo": true, "pidfd_send_signal": true, "pidfd_open": true,
 	"futex": true, "futex_waitv": true, "futex_wait": true, "futex_wake": true, "futex_requeue": true,
 	"nanosleep": true, "clock_nanosleep": true, "pause": true, "wait4": true, "waitid": true,
-	"rt_sigsuspend": true, "rt_sigtimedwait": true, "rt_sigreturn": true, "select": true, "pselect6": true,
-	"epoll_pwait2": true, "accept": true, "accept4": true, "recvfrom": true, "recvmsg": true, "recvmmsg": true,
-	"connect": true, "sendto": true, "sendmsg": true, "sendmmsg": true, "bind": true, "listen": true,
+	"rt_sigsuspend": true, "rt_sigtimedwait": true, "rt_sigreturn": true, "epoll_pwait2": true,
 	"setrlimit": true, "prlimit64": true, "sched_setaffinity": true, "sched_setscheduler": true,
 	"sched_setparam": true, "sched_setattr": true, "setpriority": true,
 	"setuid": true, "setgid": true, "setreuid": true, "setregid": true, "setresuid": true, "setresgid": true,
@@ -666,9 +664,19 @@ var fuzzSkip = map[string]bool{
 	"settimeofday": true, "clock_settime": true, "adjtimex": true, "clock_adjtime": true, "acct": true,
 	"quotactl": true, "syslog": true, "alarm": true, "setitimer": true, "timer_create": true, "timer_settime": true,
 	"io_uring_setup": true, "io_uring_enter": true, "io_uring_register": true, "mknod": true, "mknodat": true,
-	"splice": true, "tee": true, "vmsplice": true, "msgrcv": true, "msgsnd": true, "semop": true, "semtimedop": true,
+	"vmsplice": true, "msgrcv": true, "msgsnd": true, "semop": true, "semtimedop": true,
 	"mq_timedreceive": true, "mq_timedsend": true, "userfaultfd": true, "perf_event_open": true, "bpf": true,
 	"seccomp": true, "process_vm_readv": true, "process_vm_writev": true, "vhangup": true,
+}
+
+// fuzzNet are the syscalls that can reach a network: they are fuzzed only
+// when the vCPU thread has a network namespace of its own (no interfaces
+// up, abstract AF_UNIX names of its own), so that no fuzzed address can
+// reach a host service.
+var fuzzNet = map[string]bool{
+	"socket": true, "socketpair": true, "bind": true, "listen": true, "connect": true, "accept": true, "accept4": true,
+	"sendto": true, "recvfrom": true, "sendmsg": true, "recvmsg": true, "sendmmsg": true, "recvmmsg": true,
+	"getsockopt": true, "setsockopt": true, "getsockname": true, "getpeername": true, "shutdown": true,
 }
 
 // fuzzAvoid, when set (by a local, uncommitted test file), drops inputs that
@@ -681,6 +689,8 @@ func sanitize(name string, a *args) bool {
 	switch name {
 	case "poll":
 		a[2] = 0 // timeout: none
+	case "select", "pselect6":
+		a[4] = fuzzZeroAddr // a zero timeval / timespec
 	case "ppoll":
 		a[2] = fuzzZeroAddr // a zero timespec
 	case "epoll_wait", "epoll_pwait":
@@ -710,6 +720,20 @@ func sanitize(name string, a *args) bool {
 		a[3] &= 1<<20 - 1 // really allocates
 	case "sendfile":
 		a[3] &= 1<<20 - 1
+	case "socket", "socketpair":
+		a[1] |= unix.SOCK_NONBLOCK // every socket stays non-blocking (accept4 below too)
+	case "accept4":
+		a[3] |= unix.SOCK_NONBLOCK
+	case "timerfd_create":
+		a[1] |= unix.TFD_NONBLOCK
+	case "splice":
+		a[4] &= 1<<20 - 1
+		a[5] |= unix.SPLICE_F_NONBLOCK
+	case "tee":
+		a[2] &= 1<<20 - 1
+		a[3] |= unix.SPLICE_F_NONBLOCK
+	case "copy_file_range":
+		a[4] &= 1<<20 - 1
 	case "writev", "pwritev", "pwritev2":
 		if a[2] <= 1024 {
 			a[2] = min(a[2], 2) // one 64 MiB buffer, repeated, could write 2 GiB
@@ -731,6 +755,10 @@ func fuzzHandler(nr int) (handler, string) {
 	case "eventfd":
 		return func(t *thread, a args) uint64 {
 			return syscallTable[unix.SYS_EVENTFD2](t, args{a[0], unix.EFD_NONBLOCK})
+		}, name
+	case "accept":
+		return func(t *thread, a args) uint64 {
+			return syscallTable[unix.SYS_ACCEPT4](t, args{a[0], a[1], a[2], unix.SOCK_NONBLOCK})
 		}, name
 	}
 	return syscallTable[nr], name
@@ -762,6 +790,7 @@ type sysHarness struct {
 	reqs    chan *vcpuCall
 	stopped chan struct{}
 	broken  string
+	netns   bool // the vCPU thread has a network namespace of its own
 }
 
 func newSysHarness(f *testing.F) *sysHarness {
@@ -813,6 +842,10 @@ func newSysHarness(f *testing.F) *sysHarness {
 		defer close(h.stopped)
 		goruntime.LockOSThread()
 		debug.SetPanicOnFault(true)
+		// A network namespace for this thread only (the thread dies with
+		// the goroutine, which stays locked): sockets made here see no
+		// host interface and no host abstract AF_UNIX name.
+		h.netns = unix.Unshare(unix.CLONE_NEWNET) == nil
 		th, err := p.newThread(threadStart{})
 		ready <- err
 		if err != nil {
@@ -1128,7 +1161,9 @@ func (h *sysHarness) reset(t *testing.T, mem []byte) {
 		p.fs.cwd = "/"
 		p.fs.mu.Unlock()
 		p.sig = newSignalState()
-		th.sigmask, th.pending, th.altstack, th.clearChildTID = 0, 0, stackT{}, 0
+		th.sigmask, th.pending, th.altstack, th.clearChildTID = 0, pendingSet{}, stackT{}, 0
+		th.waitSet, th.hasSavedMask, th.noResume, th.atCPL0 = 0, false, false, false
+		th.interrupt.Store(false)
 		th.exitThread, th.forceFullReturn, th.sregsValid, th.sregsDirty = false, false, false, false
 		unix.Umask(h.umask)
 	})
@@ -1141,7 +1176,7 @@ func (h *sysHarness) reset(t *testing.T, mem []byte) {
 func (h *sysHarness) call(t *testing.T, nr int, a args) {
 	t.Helper()
 	hd, name := fuzzHandler(nr)
-	if hd == nil || !sanitize(name, &a) || fuzzAvoid != nil && fuzzAvoid(name, a) {
+	if hd == nil || !sanitize(name, &a) || fuzzAvoid != nil && fuzzAvoid(name, a) || fuzzNet[name] && !h.netns {
 		return
 	}
 	what := fmt.Sprintf("%s(%#x, %#x, %#x, %#x, %#x, %#x)", name, a[0], a[1], a[2], a[3], a[4], a[5])
@@ -1157,7 +1192,7 @@ func (h *sysHarness) call(t *testing.T, nr int, a args) {
 	h.clean = false
 	var ret uint64
 	h.on(t, what, func(th *thread) {
-		if name == "ppoll" { // an earlier call may have written there
+		if name == "ppoll" || name == "select" || name == "pselect6" { // an earlier call may have written there
 			h.p.as.resetHost(fuzzZeroAddr, fuzzZeroAddr+pageSize)
 		}
 		ret = hd(th, a)
@@ -1194,7 +1229,10 @@ func (h *sysHarness) checkResult(t *testing.T, what, name string, a args, ret ui
 			return
 		}
 		fallthrough
-	case "open", "openat", "creat", "dup", "dup2", "dup3", "epoll_create", "epoll_create1", "eventfd", "eventfd2":
+	case "recvmsg":
+		h.checkReceivedFDs(t, what, a[1])
+	case "open", "openat", "creat", "dup", "dup2", "dup3", "epoll_create", "epoll_create1", "eventfd", "eventfd2",
+		"socket", "accept", "accept4", "timerfd_create":
 		if ret >= uint64(p.files.limit) {
 			t.Fatalf("%s = %#x: not a descriptor below the limit %d", what, ret, p.files.limit)
 		}
@@ -1374,7 +1412,14 @@ const (
 	offTimes   = 0x128 // struct timespec[2]
 	offRlimit  = 0x148 // struct rlimit
 	offData    = 0x160 // 64 bytes of text
-	seedMemLen = 0x1a0
+	offMsg     = 0x1a0 // struct mmsghdr: msghdr over offIov, control at offCmsg
+	offCmsg    = 0x1e0 // SCM_RIGHTS carrying gfdFile and gfdPipeR
+	offFdset   = 0x1f8 // fd_set holding gfdPipeR and gfdPipeW
+	offFprog   = 0x200 // struct sock_fprog of one instruction at offFilter
+	offFilter  = 0x210 // BPF "accept all"
+	offItimer  = 0x218 // struct itimerspec: 1 s
+	offSun     = 0x238 // sockaddr_un "sock" (7 bytes)
+	seedMemLen = 0x248
 )
 
 // syscallSeedMem is guest memory for the seeds.
@@ -1409,6 +1454,23 @@ func syscallSeedMem() []byte {
 	for i := offData; i < offData+64; i++ {
 		m[i] = byte('a' + i%26)
 	}
+	le.PutUint64(m[offMsg+16:], g(offIov)) // msg_iov
+	le.PutUint64(m[offMsg+24:], 2)
+	le.PutUint64(m[offMsg+32:], g(offCmsg)) // msg_control
+	le.PutUint64(m[offMsg+40:], 24)
+	le.PutUint64(m[offCmsg:], 24) // cmsg_len
+	le.PutUint32(m[offCmsg+8:], unix.SOL_SOCKET)
+	le.PutUint32(m[offCmsg+12:], unix.SCM_RIGHTS)
+	le.PutUint32(m[offCmsg+16:], gfdFile)
+	le.PutUint32(m[offCmsg+20:], gfdPipeR)
+	m[offFdset] = 1<<gfdPipeR | 1<<gfdPipeW
+	le.PutUint16(m[offFprog:], 1)
+	le.PutUint64(m[offFprog+8:], g(offFilter))
+	le.PutUint16(m[offFilter:], 0x06) // BPF_RET|BPF_K
+	le.PutUint32(m[offFilter+4:], 0xffffffff)
+	le.PutUint64(m[offItimer+16:], 1)
+	le.PutUint16(m[offSun:], unix.AF_UNIX)
+	copy(m[offSun+2:], "sock\x00")
 	return m
 }
 
@@ -1570,6 +1632,30 @@ func syscallSeeds() []seedCall {
 		{unix.SYS_EVENTFD2, args{3, unix.EFD_CLOEXEC}},
 		{unix.SYS_POLL, args{g(offPoll), 2, ^uint64(0)}},
 		{unix.SYS_PPOLL, args{g(offPoll), 2, 0, 0, 8}},
+		{unix.SYS_SOCKET, args{unix.AF_UNIX, unix.SOCK_STREAM, 0}},
+		{unix.SYS_SOCKET, args{unix.AF_INET, unix.SOCK_DGRAM | unix.SOCK_CLOEXEC, 0}},
+		{unix.SYS_SOCKET, args{unix.AF_PACKET, unix.SOCK_RAW, 0}},
+		{unix.SYS_SOCKETPAIR, args{unix.AF_UNIX, unix.SOCK_DGRAM, 0, out}},
+		{unix.SYS_SENDMSG, args{gfdPipeW, g(offMsg), 0}},
+		{unix.SYS_SENDMMSG, args{gfdPipeW, g(offMsg), 1, 0}},
+		{unix.SYS_RECVMSG, args{gfdPipeR, g(offMsg), unix.MSG_CMSG_CLOEXEC}},
+		{unix.SYS_RECVMMSG, args{gfdPipeR, g(offMsg), 1, 0, 0}},
+		{unix.SYS_SENDTO, args{gfdPipeW, g(offData), 10, 0, g(offSun), 7}},
+		{unix.SYS_RECVFROM, args{gfdPipeR, out, 64, 0, out + 64, g(offRlimit)}},
+		{unix.SYS_CONNECT, args{gfdFile, g(offSun), 7}},
+		{unix.SYS_BIND, args{gfdFile, g(offSun), 7}},
+		{unix.SYS_ACCEPT4, args{gfdFile, out, g(offRlimit), unix.SOCK_CLOEXEC}},
+		{unix.SYS_GETSOCKNAME, args{gfdFile, out, g(offRlimit)}},
+		{unix.SYS_SETSOCKOPT, args{gfdFile, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, g(offFprog), 16}},
+		{unix.SYS_GETSOCKOPT, args{gfdFile, unix.SOL_SOCKET, unix.SO_TYPE, out, g(offRlimit)}},
+		{unix.SYS_SELECT, args{8, g(offFdset), g(offFdset), 0, 0}},
+		{unix.SYS_PSELECT6, args{8, g(offFdset), 0, 0, 0, 0}},
+		{unix.SYS_TIMERFD_CREATE, args{unix.CLOCK_MONOTONIC, unix.TFD_CLOEXEC}},
+		{unix.SYS_TIMERFD_SETTIME, args{gfdFile, 0, g(offItimer), out}},
+		{unix.SYS_SPLICE, args{gfdPipeR, 0, gfdFile, g(offRlimit), 10, 0}},
+		{unix.SYS_TEE, args{gfdPipeR, gfdPipeW, 10, 0}},
+		{unix.SYS_COPY_FILE_RANGE, args{gfdFile, 0, gfdFile, g(offRlimit), 10, 0}},
+		{unix.SYS_IOCTL, args{gfdStdin, unix.SIOCGIFCONF, g(offRlimit)}},
 	}
 }
 
@@ -1703,6 +1789,22 @@ func FuzzSyscallSeq(f *testing.F) {
 		{{unix.SYS_FLOCK, args{gfdFile, unix.LOCK_EX}}, {unix.SYS_OPEN, args{g(offFile), unix.O_RDWR}}, {unix.SYS_FLOCK, args{newFD, unix.LOCK_EX}},
 			{unix.SYS_FCNTL, args{gfdFile, unix.F_OFD_SETLK, g(offFlock)}}, {unix.SYS_FCNTL, args{newFD, unix.F_OFD_SETLKW, g(offFlock)}}},
 		{{unix.SYS_FCNTL, args{gfdPipeR, unix.F_SETFL, 0}}, {unix.SYS_READ, args{gfdPipeR, out, 100}}, {unix.SYS_READ, args{gfdPipeR, out, 100}}},
+		// Descriptors through a socketpair, both ways, then the pair closed.
+		{{unix.SYS_SOCKETPAIR, args{unix.AF_UNIX, unix.SOCK_STREAM, 0, out}}, {unix.SYS_SENDMSG, args{newFD, g(offMsg), 0}},
+			{unix.SYS_SENDMMSG, args{newFD + 1, g(offMsg), 1, 0}}, {unix.SYS_RECVMSG, args{newFD + 1, g(offMsg), unix.MSG_CMSG_CLOEXEC}},
+			{unix.SYS_RECVMMSG, args{newFD, g(offMsg), 2, 0, 0}}, {unix.SYS_CLOSE, args{newFD}}, {unix.SYS_RECVMSG, args{newFD + 1, g(offMsg), 0}}},
+		// A named datagram socket sending to itself inside the root.
+		{{unix.SYS_SOCKET, args{unix.AF_UNIX, unix.SOCK_DGRAM, 0}}, {unix.SYS_BIND, args{newFD, g(offSun), 7}},
+			{unix.SYS_SENDTO, args{newFD, g(offData), 10, 0, g(offSun), 7}}, {unix.SYS_GETSOCKNAME, args{newFD, out, g(offRlimit)}},
+			{unix.SYS_RECVFROM, args{newFD, out, 64, 0, out + 64, g(offRlimit)}}, {unix.SYS_UNLINK, args{g(offSun + 2)}}},
+		// A listening socket in the root, a connection, accept.
+		{{unix.SYS_SOCKET, args{unix.AF_UNIX, unix.SOCK_STREAM, 0}}, {unix.SYS_BIND, args{newFD, g(offSun), 7}},
+			{unix.SYS_LISTEN, args{newFD, 4}}, {unix.SYS_SOCKET, args{unix.AF_UNIX, unix.SOCK_STREAM, 0}},
+			{unix.SYS_CONNECT, args{newFD + 1, g(offSun), 7}}, {unix.SYS_ACCEPT4, args{newFD, out, g(offRlimit), 0}},
+			{unix.SYS_GETPEERNAME, args{newFD + 1, out, g(offRlimit)}}, {unix.SYS_SELECT, args{16, g(offFdset), g(offFdset), 0, 0}}},
+		// A timerfd read before it fires, and select over it.
+		{{unix.SYS_TIMERFD_CREATE, args{unix.CLOCK_MONOTONIC, 0}}, {unix.SYS_TIMERFD_SETTIME, args{newFD, 0, g(offItimer), out}},
+			{unix.SYS_READ, args{newFD, out, 8}}, {unix.SYS_TIMERFD_GETTIME, args{newFD, out}}},
 	}
 	for _, s := range seqs {
 		f.Add(encodeSeq(nrs, s...), mem)

@@ -145,7 +145,7 @@ func (t *thread) execve(dirfd int32, pathAddr, argvAddr, envAddr uint64, flags i
 		t.vcpu.SetFPU(&fpu)
 	}
 	*t.regs = regs
-	t.execed, t.forceFullReturn = true, true
+	t.noResume = true
 	p.closeVfork()
 	return 0
 }

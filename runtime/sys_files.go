@@ -18,7 +18,7 @@ func init() {
 		unix.SYS_CLOSE: sysClose, unix.SYS_CLOSE_RANGE: sysCloseRange, unix.SYS_LSEEK: sysLseek,
 		unix.SYS_FSTAT: sysFstat, unix.SYS_STAT: sysStat, unix.SYS_LSTAT: sysLstat,
 		unix.SYS_NEWFSTATAT: sysNewfstatat, unix.SYS_STATX: sysStatx,
-		unix.SYS_GETDENTS64: sysGetdents64, unix.SYS_FCNTL: sysFcntl, unix.SYS_IOCTL: sysIoctl,
+		unix.SYS_GETDENTS64: sysGetdents64, unix.SYS_FCNTL: sysFcntl,
 		unix.SYS_DUP: sysDup, unix.SYS_DUP2: sysDup2, unix.SYS_DUP3: sysDup3,
 		unix.SYS_PIPE: sysPipe, unix.SYS_PIPE2: sysPipe2,
 		unix.SYS_ACCESS: sysAccess, unix.SYS_FACCESSAT: sysFaccessat, unix.SYS_FACCESSAT2: sysFaccessat2,
@@ -34,7 +34,6 @@ func init() {
 		unix.SYS_FSYNC: sysFsync, unix.SYS_FDATASYNC: sysFsync, unix.SYS_SYNC: sysNop, unix.SYS_SYNCFS: sysFsync,
 		unix.SYS_FALLOCATE: sysFallocate, unix.SYS_FADVISE64: sysFadvise, unix.SYS_FLOCK: sysFlock,
 		unix.SYS_STATFS: sysStatfs, unix.SYS_FSTATFS: sysFstatfs, unix.SYS_UTIMENSAT: sysUtimensat,
-		unix.SYS_SENDFILE: sysSendfile,
 	} {
 		register(nr, h)
 	}
@@ -64,17 +63,26 @@ func fdIO(nr uintptr) handler {
 		if e != 0 {
 			return e
 		}
-		r, _, en := unix.Syscall6(nr, uintptr(h), ptr(b), uintptr(len(b)), uintptr(a[3]), 0, 0)
+		r, en := t.block(func() (uintptr, unix.Errno) {
+			r, _, en := unix.Syscall6(nr, uintptr(h), ptr(b), uintptr(len(b)), uintptr(a[3]), 0, 0)
+			return r, en
+		})
 		return result(r, en)
 	}
 }
 
 var (
 	sysRead   = fdIO(unix.SYS_READ)
-	sysWrite  = fdIO(unix.SYS_WRITE)
+	sysWrite  = withSigpipe(fdIO(unix.SYS_WRITE))
 	sysPread  = fdIO(unix.SYS_PREAD64)
-	sysPwrite = fdIO(unix.SYS_PWRITE64)
+	sysPwrite = withSigpipe(fdIO(unix.SYS_PWRITE64))
 )
+
+// withSigpipe raises SIGPIPE in the guest when a write fails with EPIPE
+// (the host's SIGPIPE goes to the monitor, which ignores it).
+func withSigpipe(h handler) handler {
+	return func(t *thread, a args) uint64 { return t.sigpipe(h(t, a), 0) }
+}
 
 // hostIovecs translates a guest iovec array for a vectored host syscall.
 func (t *thread) hostIovecs(addr, count uint64) ([]unix.Iovec, uint64) {
@@ -106,16 +114,19 @@ func fdIOV(nr uintptr) handler {
 		if len(iov) > 0 {
 			p = uintptr(unsafe.Pointer(&iov[0]))
 		}
-		r, _, en := unix.Syscall6(nr, uintptr(h), p, uintptr(len(iov)), uintptr(a[3]), uintptr(a[4]), uintptr(a[5]))
+		r, en := t.block(func() (uintptr, unix.Errno) {
+			r, _, en := unix.Syscall6(nr, uintptr(h), p, uintptr(len(iov)), uintptr(a[3]), uintptr(a[4]), uintptr(a[5]))
+			return r, en
+		})
 		return result(r, en)
 	}
 }
 
 var (
 	sysReadv   = fdIOV(unix.SYS_READV)
-	sysWritev  = fdIOV(unix.SYS_WRITEV)
+	sysWritev  = withSigpipe(fdIOV(unix.SYS_WRITEV))
 	sysPreadv  = fdIOV(unix.SYS_PREADV2)
-	sysPwritev = fdIOV(unix.SYS_PWRITEV2)
+	sysPwritev = withSigpipe(fdIOV(unix.SYS_PWRITEV2))
 )
 
 func (t *thread) path(addr uint64) (string, uint64) {
@@ -189,6 +200,9 @@ func sysLseek(t *thread, a args) uint64 {
 	h, err := t.p.files.host(int32(a[0]))
 	if err != nil {
 		return neg(unix.EBADF)
+	}
+	if r, ok := t.p.virtualSeek(h, int64(a[1]), int(a[2])); ok {
+		return r
 	}
 	r, _, e := unix.Syscall(unix.SYS_LSEEK, uintptr(h), uintptr(a[1]), uintptr(a[2]))
 	return result(r, e)
@@ -283,6 +297,9 @@ func sysGetdents64(t *thread, a args) uint64 {
 	if e != 0 {
 		return e
 	}
+	if r, ok := t.p.virtualGetdents(h, b); ok {
+		return r
+	}
 	r, _, en := unix.Syscall(unix.SYS_GETDENTS64, uintptr(h), ptr(b), uintptr(len(b)))
 	return result(r, en)
 }
@@ -330,49 +347,6 @@ func sysFcntl(t *thread, a args) uint64 {
 		return result(r, e)
 	}
 	return neg(unix.EINVAL)
-}
-
-// fionbio is FIONBIO (x/sys/unix does not define it for linux/amd64).
-const (
-	fionbio  = 0x5421
-	fionclex = 0x5450
-	fioclex  = 0x5451
-)
-
-// Terminal and descriptor ioctls the guest may use, with the size of the
-// structure their argument points to (0: the argument is a value).
-var ioctlArgSize = map[uint64]uint64{
-	unix.TCGETS: 36, unix.TCSETS: 36, unix.TCSETSW: 36, unix.TCSETSF: 36,
-	unix.TCGETS2: 44, unix.TCSETS2: 44, unix.TCSETSW2: 44, unix.TCSETSF2: 44,
-	unix.TIOCGWINSZ: 8, unix.TIOCSWINSZ: 8, unix.TIOCGPGRP: 4, unix.TIOCSPGRP: 4, unix.TIOCGSID: 4,
-	unix.TIOCINQ: 4, fionbio: 4, unix.TIOCOUTQ: 4, unix.TIOCGPTN: 4, unix.TIOCSPTLCK: 4,
-	unix.TCFLSH: 0, unix.TCXONC: 0, unix.TCSBRK: 0, unix.TIOCSCTTY: 0, unix.TIOCNOTTY: 0,
-}
-
-func sysIoctl(t *thread, a args) uint64 {
-	fd, req, arg := int32(a[0]), a[1], a[2]
-	h, err := t.p.files.host(fd)
-	if err != nil {
-		return neg(unix.EBADF)
-	}
-	switch req {
-	case fioclex, fionclex:
-		return errno(t.p.files.setCloexec(fd, req == fioclex))
-	}
-	size, ok := ioctlArgSize[req]
-	if !ok {
-		return neg(unix.ENOTTY)
-	}
-	hostArg := uintptr(arg)
-	if size > 0 {
-		b, err := t.p.mem.slice(arg, size)
-		if err != nil {
-			return neg(unix.EFAULT)
-		}
-		hostArg = ptr(b)
-	}
-	r, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(h), uintptr(req), hostArg)
-	return result(r, e)
 }
 
 func sysDup(t *thread, a args) uint64 {
@@ -480,7 +454,11 @@ func sysGetcwd(t *thread, a args) uint64 {
 
 func (t *thread) chdirTo(h int) uint64 {
 	if !t.p.fs.confined() {
-		return errno(unix.Fchdir(h))
+		if err := unix.Fchdir(h); err != nil {
+			return errno(err)
+		}
+		t.p.fs.v.setCwd(h)
+		return 0
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(h, &st); err != nil {
@@ -657,6 +635,12 @@ func (t *thread) readlinkat(dirfd int32, pathAddr, bufAddr, size uint64) uint64 
 	if target, ok := t.p.specialLink(name); ok {
 		return uint64(copy(buf, target))
 	}
+	if target, ok, err := t.p.virtualReadlink(dirfd, name); ok {
+		if err != nil {
+			return errno(err)
+		}
+		return uint64(copy(buf, target))
+	}
 	r, err := t.p.resolve(dirfd, name, false)
 	if err != nil {
 		return errno(err)
@@ -687,6 +671,9 @@ func (t *thread) onFollowed(dirfd int32, pathAddr uint64, flags int, fn func(pat
 
 func (t *thread) fchmodat(dirfd int32, pathAddr, mode uint64) uint64 {
 	return t.onFollowed(dirfd, pathAddr, 0, func(p string, r resolved, _ int) error {
+		if isMemDevice(r.dir, r.name) {
+			return unix.EPERM
+		}
 		if p != "" {
 			return unix.Chmod(p, uint32(mode))
 		}
@@ -701,11 +688,17 @@ func sysFchmod(t *thread, a args) uint64 {
 	if err != nil {
 		return neg(unix.EBADF)
 	}
+	if isMemDevice(h, "") {
+		return neg(unix.EPERM)
+	}
 	return errno(unix.Fchmod(h, uint32(a[1])))
 }
 
 func (t *thread) fchownat(dirfd int32, pathAddr, uid, gid uint64, flags int) uint64 {
 	return t.pathAt(dirfd, pathAddr, flags, func(r resolved, flags int) (uintptr, unix.Errno) {
+		if isMemDevice(r.dir, r.name) {
+			return 0, unix.EPERM
+		}
 		return 0, toErrno(unix.Fchownat(r.dir, r.name, int(int32(uid)), int(int32(gid)), flags))
 	})
 }
@@ -721,6 +714,9 @@ func sysFchown(t *thread, a args) uint64 {
 	h, err := t.p.files.host(int32(a[0]))
 	if err != nil {
 		return neg(unix.EBADF)
+	}
+	if isMemDevice(h, "") {
+		return neg(unix.EPERM)
 	}
 	return errno(unix.Fchown(h, int(int32(a[1])), int(int32(a[2]))))
 }
@@ -804,10 +800,16 @@ func sysUtimensat(t *thread, a args) uint64 {
 		if err != nil {
 			return neg(unix.EBADF)
 		}
+		if isMemDevice(h, "") {
+			return neg(unix.EPERM)
+		}
 		_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(h), 0, times, 0, 0, 0)
 		return result(0, e)
 	}
 	return t.onFollowed(dirfd, pathAddr, flags, func(p string, r resolved, flags int) error {
+		if isMemDevice(r.dir, r.name) {
+			return unix.EPERM
+		}
 		dir, name := r.dir, r.name
 		if p != "" {
 			dir, name = unix.AT_FDCWD, p
@@ -818,25 +820,4 @@ func sysUtimensat(t *thread, a args) uint64 {
 		}
 		return nil
 	})
-}
-
-func sysSendfile(t *thread, a args) uint64 {
-	out, err := t.p.files.host(int32(a[0]))
-	if err != nil {
-		return neg(unix.EBADF)
-	}
-	in, err := t.p.files.host(int32(a[1]))
-	if err != nil {
-		return neg(unix.EBADF)
-	}
-	var off uintptr
-	if a[2] != 0 {
-		b, err := t.p.mem.slice(a[2], 8)
-		if err != nil {
-			return neg(unix.EFAULT)
-		}
-		off = ptr(b)
-	}
-	r, _, e := unix.Syscall6(unix.SYS_SENDFILE, uintptr(out), uintptr(in), off, uintptr(a[3]), 0, 0)
-	return result(r, e)
 }

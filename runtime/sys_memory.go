@@ -62,6 +62,11 @@ const (
 	map32Bit          = unix.MAP_32BIT
 	mapFixedNoreplace = 0x100000
 	mapTypeMask       = 0xf
+
+	// copyPrivateMax bounds the private file mappings sysMmap copies
+	// instead of mapping: a program mapping a huge file to read a little of
+	// it gets a real mapping.
+	copyPrivateMax = 64 << 20
 )
 
 func sysMmap(t *thread, a args) uint64 {
@@ -136,14 +141,44 @@ func sysMmap(t *thread, a args) uint64 {
 		if flags&mapFixed != 0 {
 			as.unmap(start, start+n)
 		}
-		if fileLen > 0 {
+		regular, copied := st.Mode&unix.S_IFMT == unix.S_IFREG, false
+		if regular && flags&mapTypeMask == mapPrivate && fileLen <= copyPrivateMax {
+			// Private mappings of regular files (shared libraries, python's
+			// modules) are copied into the guest's anonymous memory rather
+			// than mapped: that memory is backed by huge pages, so the
+			// shadow MMU maps it 2 MiB at a time, where a file mapping costs
+			// one ~10 us shadow fault per 4 KiB page the guest touches (in
+			// python3 -c pass: 1077 instead of 2623 faults, -25% run time).
+			// The range is fresh (unmapped above or never used), so what is
+			// past EOF already reads as zeros; a copy also never faults the
+			// monitor when the file shrinks.
+			if b, err := t.p.mem.slice(start, n); err == nil && uint64(st.Size) > off {
+				b = b[:min(n, uint64(st.Size)-off)]
+				for done := 0; done < len(b); {
+					r, err := unix.Pread(hostFD, b[done:], int64(off)+int64(done))
+					if err == unix.EINTR {
+						continue
+					}
+					if err != nil || r == 0 {
+						break
+					}
+					done += r
+				}
+			}
+			fileLen, copied = 0, true
+		} else if fileLen > 0 {
 			if _, err := unix.MmapPtr(hostFD, int64(off), hostPtr(t.p.mem, start), uintptr(fileLen), unix.PROT_READ|unix.PROT_WRITE,
 				hostFlags|unix.MAP_FIXED); err != nil {
 				as.resetHost(start, start+n)
 				return errno(err)
 			}
+			// Fill the host page tables now: a guest's first touch of a page
+			// the host has not faulted in costs ~10 us under shadow paging,
+			// ~1 us when it has. Read-only population shares the page cache
+			// (no copies); it is advisory, so errors are ignored.
+			unix.Syscall(unix.SYS_MADVISE, uintptr(hostPtr(t.p.mem, start)), uintptr(fileLen), unix.MADV_POPULATE_READ)
 		}
-		if tail := (uint64(st.Size) - off) % pageSize; st.Mode&unix.S_IFMT == unix.S_IFREG && uint64(st.Size) > off && fileLen < n && tail != 0 {
+		if tail := (uint64(st.Size) - off) % pageSize; regular && !copied && uint64(st.Size) > off && fileLen < n && tail != 0 {
 			// The page holding EOF: copy its bytes, the rest reads as zeros.
 			if b, err := t.p.mem.slice(start+fileLen, tail); err == nil {
 				unix.Pread(hostFD, b, int64(off+fileLen))
@@ -199,13 +234,40 @@ func sysMprotect(t *thread, a args) uint64 {
 		}
 		return neg(unix.ENOMEM)
 	}
-	for i := range as.maps {
-		m := &as.maps[i]
-		if m.start >= addr && m.end <= addr+length {
-			m.prot = prot
-		}
-	}
+	as.setProt(addr, addr+length, prot)
 	return 0
+}
+
+// setProt records prot for [addr, end), splitting the mappings at its ends
+// so /proc/self/maps shows exactly what changed (ld.so protects part of a
+// segment: RELRO). The caller holds as.mu.
+func (as *addressSpace) setProt(addr, end uint64, prot int) {
+	var out []mapping
+	for _, m := range as.maps {
+		if m.end <= addr || m.start >= end {
+			out = append(out, m)
+			continue
+		}
+		if m.start < addr {
+			left := m
+			left.end = addr
+			out = append(out, left)
+			m.offset += addr - m.start
+			m.start = addr
+		}
+		if m.end > end {
+			right := m
+			right.offset += end - m.start
+			right.start = end
+			m.end = end
+			m.prot = prot
+			out = append(out, m, right)
+			continue
+		}
+		m.prot = prot
+		out = append(out, m)
+	}
+	as.maps = out
 }
 
 func sysMremap(t *thread, a args) uint64 {

@@ -12,7 +12,7 @@ import (
 func init() {
 	for nr, h := range map[uintptr]handler{
 		unix.SYS_EPOLL_CREATE: sysEpollCreate, unix.SYS_EPOLL_CREATE1: sysEpollCreate1,
-		unix.SYS_EPOLL_CTL: sysEpollCtl, unix.SYS_EPOLL_WAIT: sysEpollWait, unix.SYS_EPOLL_PWAIT: sysEpollWait,
+		unix.SYS_EPOLL_CTL: sysEpollCtl, unix.SYS_EPOLL_WAIT: sysEpollWait, unix.SYS_EPOLL_PWAIT: sysEpollPwait,
 		unix.SYS_EVENTFD: sysEventfd, unix.SYS_EVENTFD2: sysEventfd2,
 		unix.SYS_POLL: sysPoll, unix.SYS_PPOLL: sysPpoll,
 	} {
@@ -74,8 +74,18 @@ func sysEpollWait(t *thread, a args) uint64 {
 	if err != nil {
 		return neg(unix.EFAULT)
 	}
-	r, _, e := unix.Syscall6(unix.SYS_EPOLL_WAIT, uintptr(ep), ptr(b), uintptr(n), uintptr(int32(a[3])), 0, 0)
+	r, e := t.block(func() (uintptr, unix.Errno) {
+		r, _, e := unix.Syscall6(unix.SYS_EPOLL_WAIT, uintptr(ep), ptr(b), uintptr(n), uintptr(int32(a[3])), 0, 0)
+		return r, e
+	})
 	return result(r, e)
+}
+
+func sysEpollPwait(t *thread, a args) uint64 {
+	if e := t.tempMask(a[4], a[5]); e != 0 {
+		return e
+	}
+	return sysEpollWait(t, a)
 }
 
 func sysEventfd(t *thread, a args) uint64 { return sysEventfd2(t, args{a[0], 0}) }
@@ -99,9 +109,12 @@ func (t *thread) poll(fdsAddr, nfds uint64, call func(fds []unix.PollFd) (uintpt
 	if nfds > uint64(t.p.files.limit) {
 		return neg(unix.EINVAL)
 	}
-	raw, err := t.p.mem.slice(fdsAddr, nfds*8)
-	if err != nil {
-		return neg(unix.EFAULT)
+	var raw []byte
+	if nfds > 0 { // poll(NULL, 0, ms) is a sleep
+		var err error
+		if raw, err = t.p.mem.slice(fdsAddr, nfds*8); err != nil {
+			return neg(unix.EFAULT)
+		}
 	}
 	fds := make([]unix.PollFd, nfds)
 	bad := make([]bool, nfds)
@@ -117,7 +130,7 @@ func (t *thread) poll(fdsAddr, nfds uint64, call func(fds []unix.PollFd) (uintpt
 			}
 		}
 	}
-	r, e := call(fds)
+	r, e := t.block(func() (uintptr, unix.Errno) { return call(fds) })
 	if e != 0 {
 		return neg(e)
 	}
@@ -149,6 +162,9 @@ func sysPoll(t *thread, a args) uint64 {
 func sysPpoll(t *thread, a args) uint64 {
 	ts, e := t.optSlice(a[2], sizeofTimespec)
 	if e != 0 {
+		return e
+	}
+	if e := t.tempMask(a[3], a[4]); e != 0 {
 		return e
 	}
 	return t.poll(a[0], a[1], func(fds []unix.PollFd) (uintptr, unix.Errno) {

@@ -1,12 +1,12 @@
 package runtime
 
-// Signal syscalls. Dispositions, masks and alternate stacks are recorded;
-// a signal the guest sends itself takes its default action when that action
-// is to terminate, and is otherwise dropped (handlers run in a later version).
+// Signal syscalls: dispositions, masks, alternate stacks, sending, waiting
+// and rt_sigreturn. Delivery itself is in signal.go.
 
 import (
 	"strconv"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,6 +16,9 @@ func init() {
 		unix.SYS_RT_SIGACTION: sysRtSigaction, unix.SYS_RT_SIGPROCMASK: sysRtSigprocmask,
 		unix.SYS_SIGALTSTACK: sysSigaltstack, unix.SYS_KILL: sysKill, unix.SYS_TGKILL: sysTgkill,
 		unix.SYS_TKILL: sysTkill, unix.SYS_RT_SIGPENDING: sysRtSigpending,
+		unix.SYS_RT_SIGRETURN: sysRtSigreturn, unix.SYS_RT_SIGSUSPEND: sysRtSigsuspend,
+		unix.SYS_PAUSE: sysPause, unix.SYS_RT_SIGTIMEDWAIT: sysRtSigtimedwait,
+		unix.SYS_RT_SIGQUEUEINFO: sysRtSigqueueinfo, unix.SYS_RT_TGSIGQUEUEINFO: sysRtTgsigqueueinfo,
 	} {
 		register(nr, h)
 	}
@@ -39,9 +42,12 @@ type stackT struct {
 	sp, flags, size uint64
 }
 
+// signalState is the process's signal dispositions and its process-wide
+// pending signals; mu also guards every thread's sigmask, pending and waitSet.
 type signalState struct {
 	mu      sync.Mutex
 	actions [nSig + 1]sigaction
+	pending pendingSet
 }
 
 func newSignalState() *signalState { return &signalState{} }
@@ -91,13 +97,24 @@ func sysRtSigaction(t *thread, a args) uint64 {
 			return neg(unix.EFAULT)
 		}
 	}
-	s := t.p.sig
+	p := t.p
+	s := p.sig
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.actions[sig]
 	if nb != nil {
-		s.actions[sig] = sigaction{le.Uint64(nb), le.Uint64(nb[8:]), le.Uint64(nb[16:]),
+		act := sigaction{le.Uint64(nb), le.Uint64(nb[8:]), le.Uint64(nb[16:]),
 			le.Uint64(nb[24:]) &^ (sigKill | sigStop)}
+		s.actions[sig] = act
+		if ignored(sig, act) {
+			// POSIX: setting an ignoring disposition discards what is pending.
+			s.pending.drop(sig)
+			p.threadsMu.Lock()
+			for _, o := range p.threads {
+				o.pending.drop(sig)
+			}
+			p.threadsMu.Unlock()
+		}
 	}
 	if ob != nil {
 		le.PutUint64(ob, old.handler)
@@ -119,24 +136,24 @@ func sysRtSigprocmask(t *thread, a args) uint64 {
 		if err != nil {
 			return neg(unix.EFAULT)
 		}
-		set &^= sigKill | sigStop
+		mask := old
 		switch how {
 		case unix.SIG_BLOCK:
-			t.sigmask |= set
+			mask |= set
 		case unix.SIG_UNBLOCK:
-			t.sigmask &^= set
+			mask &^= set
 		case unix.SIG_SETMASK:
-			t.sigmask = set
+			mask = set
 		default:
 			return neg(unix.EINVAL)
 		}
+		t.setMask(mask)
 	}
 	if oldAddr != 0 {
 		if err := t.p.mem.writeU64(oldAddr, old); err != nil {
 			return neg(unix.EFAULT)
 		}
 	}
-	t.deliverPending()
 	return 0
 }
 
@@ -144,7 +161,11 @@ func sysRtSigpending(t *thread, a args) uint64 {
 	if a[1] != 8 {
 		return neg(unix.EINVAL)
 	}
-	if err := t.p.mem.writeU64(a[0], t.pending&t.sigmask); err != nil {
+	s := t.p.sig
+	s.mu.Lock()
+	set := (t.pending.mask | s.pending.mask) & t.sigmask
+	s.mu.Unlock()
+	if err := t.p.mem.writeU64(a[0], set); err != nil {
 		return neg(unix.EFAULT)
 	}
 	return 0
@@ -153,17 +174,23 @@ func sysRtSigpending(t *thread, a args) uint64 {
 func sysSigaltstack(t *thread, a args) uint64 {
 	ss, oss := a[0], a[1]
 	old := t.altstack
+	onAlt := t.onAltStack(t.regs.RSP)
 	if ss != 0 {
 		b, err := t.p.mem.slice(ss, 24)
 		if err != nil {
 			return neg(unix.EFAULT)
 		}
 		n := stackT{sp: le.Uint64(b), flags: uint64(le.Uint32(b[8:])), size: le.Uint64(b[16:])}
-		const ssDisable, ssAutodisarm = 2, 1 << 31
-		if n.flags&^(ssDisable|ssAutodisarm) != 0 {
+		if onAlt {
+			return neg(unix.EPERM)
+		}
+		if n.flags&^(ssDisable|ssAutodisarm|ssOnStack) != 0 {
 			return neg(unix.EINVAL)
 		}
-		if n.flags&ssDisable == 0 && n.size < minSigStackSize {
+		n.flags &^= ssOnStack
+		if n.flags&ssDisable != 0 {
+			n = stackT{flags: ssDisable}
+		} else if n.size < minSigStackSize {
 			return neg(unix.ENOMEM)
 		}
 		t.altstack = n
@@ -173,17 +200,45 @@ func sysSigaltstack(t *thread, a args) uint64 {
 		if err != nil {
 			return neg(unix.EFAULT)
 		}
+		flags := old.flags
+		if old.size == 0 {
+			flags = ssDisable
+		}
+		if onAlt {
+			flags |= ssOnStack
+		}
 		le.PutUint64(b, old.sp)
-		le.PutUint64(b[8:], old.flags)
+		le.PutUint64(b[8:], flags)
 		le.PutUint64(b[16:], old.size)
 	}
 	return 0
 }
 
+func validSignal(sig unix.Signal) bool { return sig >= 1 && sig <= nSig }
+
+// sendSelf queues sig, sent by the guest itself, on target (nil: the process).
+func (t *thread) sendSelf(sig unix.Signal, code int32, target *thread) uint64 {
+	if sig == 0 {
+		return 0
+	}
+	if !validSignal(sig) {
+		return neg(unix.EINVAL)
+	}
+	if sig == unix.SIGSTOP {
+		unix.Kill(t.p.pid, unix.SIGSTOP)
+		return 0
+	}
+	t.p.queueSignal(sig, newSigInfo(sig, code).withSender(t.p.pid, unix.Getuid()), target)
+	return 0
+}
+
 func sysKill(t *thread, a args) uint64 {
 	pid, sig := int32(a[0]), unix.Signal(a[1])
+	if !validSignal(sig) && sig != 0 {
+		return neg(unix.EINVAL)
+	}
 	if pid == int32(t.p.pid) {
-		return t.sendSignal(t, sig)
+		return t.sendSelf(sig, siUser, nil)
 	}
 	if own, _ := unix.Getpgid(0); pid == 0 || pid == -1 || pid == -int32(own) {
 		// The guest's group (or all it can reach) includes itself.
@@ -191,74 +246,240 @@ func sysKill(t *thread, a args) uint64 {
 			return neg(unix.EINVAL)
 		}
 		t.p.signalChildren(pid == -1, sig)
-		return t.sendSignal(t, sig)
+		return t.sendSelf(sig, siUser, nil)
 	}
 	return t.p.killOther(pid, sig)
 }
 
 func sysTgkill(t *thread, a args) uint64 {
-	if int32(a[0]) != int32(t.p.pid) {
-		return neg(unix.ESRCH)
+	tgid, tid, sig := int32(a[0]), int32(a[1]), unix.Signal(a[2])
+	if tgid <= 0 || tid <= 0 {
+		return neg(unix.EINVAL)
 	}
-	return sysTkill(t, args{a[1], a[2]})
+	if tgid != int32(t.p.pid) {
+		_, _, e := unix.Syscall(unix.SYS_TGKILL, uintptr(tgid), uintptr(tid), uintptr(sig))
+		return result(0, e)
+	}
+	return t.signalThread(tid, sig)
 }
 
 func sysTkill(t *thread, a args) uint64 {
+	tid, sig := int32(a[0]), unix.Signal(a[1])
+	if tid <= 0 {
+		return neg(unix.EINVAL)
+	}
+	return t.signalThread(tid, sig)
+}
+
+func (t *thread) signalThread(tid int32, sig unix.Signal) uint64 {
 	t.p.threadsMu.Lock()
-	target := t.p.threads[int(int32(a[0]))]
+	target := t.p.threads[int(tid)]
 	t.p.threadsMu.Unlock()
 	if target == nil {
 		return neg(unix.ESRCH)
 	}
-	return t.sendSignal(target, unix.Signal(a[1]))
-}
-
-// sendSignal applies a guest-sent signal to target.
-func (t *thread) sendSignal(target *thread, sig unix.Signal) uint64 {
-	if sig == 0 {
-		return 0
-	}
-	if sig < 1 || sig > nSig {
+	if !validSignal(sig) && sig != 0 {
 		return neg(unix.EINVAL)
 	}
-	if target == t {
-		t.pending |= sigBit(sig)
-		t.deliverPending()
-		return 0
+	return t.sendSelf(sig, siTkill, target)
+}
+
+// readSigInfo copies a guest siginfo for rt_sigqueueinfo.
+func (t *thread) readSigInfo(addr uint64, sig unix.Signal) (sigInfo, uint64) {
+	var si sigInfo
+	if err := t.p.mem.read(addr, si[:]); err != nil {
+		return si, neg(unix.EFAULT)
 	}
-	// Other threads: only the process-wide effect of a fatal default matters.
-	t.p.sig.mu.Lock()
-	act := t.p.sig.actions[sig]
-	t.p.sig.mu.Unlock()
-	if act.handler == sigDFL && (defaultAction(sig) == actTerminate || defaultAction(sig) == actCore) {
-		t.p.report("guest killed by %s (sent by the guest)", signalName(sig))
-		t.p.exit(ExitStatus{Signal: sig})
-		t.exitThread = true
+	le.PutUint32(si[0:], uint32(sig))
+	return si, 0
+}
+
+func sysRtSigqueueinfo(t *thread, a args) uint64 {
+	pid, sig := int32(a[0]), unix.Signal(a[1])
+	if !validSignal(sig) {
+		return neg(unix.EINVAL)
 	}
+	si, e := t.readSigInfo(a[2], sig)
+	if e != 0 {
+		return e
+	}
+	if pid != int32(t.p.pid) {
+		code := int32(le.Uint32(si[8:]))
+		if code >= 0 || code == siTkill {
+			return neg(unix.EPERM)
+		}
+		_, _, en := unix.Syscall(unix.SYS_RT_SIGQUEUEINFO, uintptr(pid), uintptr(sig), ptr(si[:]))
+		return result(0, en)
+	}
+	t.p.queueSignal(sig, si, nil)
 	return 0
 }
 
-// deliverPending acts on the unblocked pending signals of t.
-func (t *thread) deliverPending() {
-	for t.pending&^t.sigmask != 0 {
-		var sig unix.Signal
-		for s := unix.Signal(1); s <= nSig; s++ {
-			if t.pending&^t.sigmask&sigBit(s) != 0 {
-				sig = s
-				break
+func sysRtTgsigqueueinfo(t *thread, a args) uint64 {
+	tgid, tid, sig := int32(a[0]), int32(a[1]), unix.Signal(a[2])
+	if !validSignal(sig) {
+		return neg(unix.EINVAL)
+	}
+	si, e := t.readSigInfo(a[3], sig)
+	if e != 0 {
+		return e
+	}
+	if tgid != int32(t.p.pid) {
+		code := int32(le.Uint32(si[8:]))
+		if code >= 0 || code == siTkill {
+			return neg(unix.EPERM)
+		}
+		_, _, en := unix.Syscall6(unix.SYS_RT_TGSIGQUEUEINFO, uintptr(tgid), uintptr(tid), uintptr(sig), ptr(si[:]), 0, 0)
+		return result(0, en)
+	}
+	t.p.threadsMu.Lock()
+	target := t.p.threads[int(tid)]
+	t.p.threadsMu.Unlock()
+	if target == nil {
+		return neg(unix.ESRCH)
+	}
+	t.p.queueSignal(sig, si, target)
+	return 0
+}
+
+func sysRtSigreturn(t *thread, a args) uint64 {
+	u := *t.regs
+	if err := t.sigreturn(&u); err != nil {
+		// Linux: a frame that cannot be restored is a SIGSEGV.
+		t.p.report("rt_sigreturn: %v", err)
+		t.terminate(unix.SIGSEGV, true)
+		return 0
+	}
+	*t.regs = u
+	t.noResume = true
+	return u.RAX
+}
+
+// waitForSignal sleeps until a signal t can take arrives (or the process
+// ends). It returns -EINTR, as sigsuspend and pause do.
+func (t *thread) waitForSignal() uint64 {
+	s := t.p.sig
+	for {
+		s.mu.Lock()
+		ready := t.deliverableLocked()
+		s.mu.Unlock()
+		if ready {
+			t.interrupt.Store(true)
+			return neg(unix.EINTR)
+		}
+		select {
+		case <-t.wake:
+		case <-t.p.exited:
+			return neg(unix.EINTR)
+		}
+	}
+}
+
+func sysPause(t *thread, a args) uint64 { return t.waitForSignal() }
+
+func sysRtSigsuspend(t *thread, a args) uint64 {
+	if a[1] != 8 {
+		return neg(unix.EINVAL)
+	}
+	mask, err := t.p.mem.readU64(a[0])
+	if err != nil {
+		return neg(unix.EFAULT)
+	}
+	t.savedMask, t.hasSavedMask = t.sigmask, true
+	t.setMask(mask)
+	return t.waitForSignal()
+}
+
+// tempMask installs the signal mask at guest addr for the rest of this
+// syscall (ppoll, pselect6, epoll_pwait); addr 0 keeps the mask.
+func (t *thread) tempMask(addr, size uint64) uint64 {
+	if addr == 0 {
+		return 0
+	}
+	if size != 8 {
+		return neg(unix.EINVAL)
+	}
+	mask, err := t.p.mem.readU64(addr)
+	if err != nil {
+		return neg(unix.EFAULT)
+	}
+	t.savedMask, t.hasSavedMask = t.sigmask, true
+	t.setMask(mask)
+	return 0
+}
+
+func sysRtSigtimedwait(t *thread, a args) uint64 {
+	setAddr, infoAddr, tsAddr, size := a[0], a[1], a[2], a[3]
+	if size != 8 {
+		return neg(unix.EINVAL)
+	}
+	set, err := t.p.mem.readU64(setAddr)
+	if err != nil {
+		return neg(unix.EFAULT)
+	}
+	set &^= sigKill | sigStop
+	var deadline <-chan time.Time
+	if tsAddr != 0 {
+		b, err := t.p.mem.slice(tsAddr, sizeofTimespec)
+		if err != nil {
+			return neg(unix.EFAULT)
+		}
+		sec, nsec := int64(le.Uint64(b)), int64(le.Uint64(b[8:]))
+		if sec < 0 || nsec < 0 || nsec >= 1e9 {
+			return neg(unix.EINVAL)
+		}
+		timer := time.NewTimer(time.Duration(sec)*time.Second + time.Duration(nsec))
+		defer timer.Stop()
+		deadline = timer.C
+	}
+	s := t.p.sig
+	for {
+		s.mu.Lock()
+		sig, si, ok := t.pending.take(set)
+		if !ok {
+			sig, si, ok = s.pending.take(set)
+		}
+		other := t.deliverableLocked()
+		if ok || other {
+			t.waitSet = 0
+		} else {
+			t.waitSet = set
+		}
+		s.mu.Unlock()
+		if ok {
+			if infoAddr != 0 && t.p.mem.write(infoAddr, si[:]) != nil {
+				return neg(unix.EFAULT)
 			}
+			return uint64(sig)
 		}
-		t.pending &^= sigBit(sig)
-		t.p.sig.mu.Lock()
-		act := t.p.sig.actions[sig]
-		t.p.sig.mu.Unlock()
-		if act.handler == sigDFL && (defaultAction(sig) == actTerminate || defaultAction(sig) == actCore) {
-			t.p.report("guest killed by %s (sent by the guest)", signalName(sig))
-			t.p.exit(ExitStatus{Signal: sig})
-			t.exitThread = true
-			return
+		if other {
+			t.interrupt.Store(true)
+			return neg(unix.EINTR)
 		}
-		// SIG_IGN, ignored defaults, and handlers (not yet run) end here.
+		select {
+		case <-t.wake:
+		case <-deadline:
+			s.mu.Lock()
+			t.waitSet = 0
+			s.mu.Unlock()
+			// One last look: a signal may have arrived with the deadline.
+			deadline = nil
+			s.mu.Lock()
+			sig, si, ok := t.pending.take(set)
+			if !ok {
+				sig, si, ok = s.pending.take(set)
+			}
+			s.mu.Unlock()
+			if ok {
+				if infoAddr != 0 && t.p.mem.write(infoAddr, si[:]) != nil {
+					return neg(unix.EFAULT)
+				}
+				return uint64(sig)
+			}
+			return neg(unix.EAGAIN)
+		case <-t.p.exited:
+			return neg(unix.EINTR)
+		}
 	}
 }
 

@@ -191,7 +191,16 @@ func sysFutex(t *thread, a args) uint64 {
 	default:
 		return neg(unix.ENOSYS)
 	}
-	r, _, e := unix.Syscall6(unix.SYS_FUTEX, host, uintptr(op), uintptr(val), a4, a5, uintptr(val3))
+	call := func() (uintptr, unix.Errno) {
+		r, _, e := unix.Syscall6(unix.SYS_FUTEX, host, uintptr(op), uintptr(val), a4, a5, uintptr(val3))
+		return r, e
+	}
+	switch op & futexCmdMask {
+	case futexWait, futexWaitBitset, futexLockPI, futexLockPI2, futexWaitRequeuePI:
+		r, e := t.block(call)
+		return result(r, e)
+	}
+	r, e := call()
 	return result(r, e)
 }
 

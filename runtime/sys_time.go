@@ -86,7 +86,10 @@ func sysNanosleep(t *thread, a args) uint64 {
 	if e != 0 {
 		return e
 	}
-	_, _, en := unix.Syscall(unix.SYS_NANOSLEEP, req, rem, 0)
+	_, en := t.block(func() (uintptr, unix.Errno) {
+		_, _, en := unix.Syscall(unix.SYS_NANOSLEEP, req, rem, 0)
+		return 0, en
+	})
 	return result(0, en)
 }
 
@@ -99,7 +102,10 @@ func sysClockNanosleep(t *thread, a args) uint64 {
 	if e != 0 {
 		return e
 	}
-	_, _, en := unix.Syscall6(unix.SYS_CLOCK_NANOSLEEP, uintptr(a[0]), uintptr(a[1]), req, rem, 0, 0)
+	_, en := t.block(func() (uintptr, unix.Errno) {
+		_, _, en := unix.Syscall6(unix.SYS_CLOCK_NANOSLEEP, uintptr(a[0]), uintptr(a[1]), req, rem, 0, 0)
+		return 0, en
+	})
 	return result(0, en)
 }
 

@@ -20,9 +20,8 @@ func init() {
 }
 
 const (
-	sizeofSiginfo = 128
-	pPIDFD        = 3 // P_PIDFD
-	waitOptions   = unix.WNOHANG | unix.WUNTRACED | unix.WCONTINUED | unix.WEXITED | unix.WSTOPPED | unix.WNOWAIT |
+	pPIDFD      = 3 // P_PIDFD
+	waitOptions = unix.WNOHANG | unix.WUNTRACED | unix.WCONTINUED | unix.WEXITED | unix.WSTOPPED | unix.WNOWAIT |
 		unix.WALL | unix.WCLONE | 0x20000000 // __WNOTHREAD
 )
 

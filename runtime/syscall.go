@@ -78,6 +78,7 @@ func (t *thread) syscall() {
 	if nr < uint64(len(syscallTable)) {
 		h = syscallTable[nr]
 	}
+	t.blockInterrupted = false
 	if h != nil {
 		ret = h(t, a)
 	} else {
@@ -89,9 +90,33 @@ func (t *thread) syscall() {
 	if t.exitThread {
 		return
 	}
-	if t.execed { // execve: start the new image
-		t.execed = false
-		retRIP, retFlags = r.RIP, r.RFLAGS
+	if t.noResume {
+		// rt_sigreturn or execve installed the whole user state.
+		t.noResume = false
+		u := *t.regs
+		if t.interrupt.Swap(false) {
+			t.deliverSignals(&u, -1)
+		}
+		if !t.exitThread {
+			t.enterUser(u)
+		}
+		return
+	}
+	if t.interrupt.Swap(false) || t.hasSavedMask {
+		interrupted := int64(-1)
+		if t.blockInterrupted && ret == neg(unix.EINTR) {
+			interrupted = int64(nr)
+		}
+		u := t.userStateAfterSyscall(ret, retRIP, retFlags)
+		if t.deliverSignals(&u, interrupted) {
+			if !t.exitThread {
+				t.enterUser(u)
+			}
+			return
+		}
+		if t.exitThread {
+			return
+		}
 	}
 	t.resume(ret, retRIP, retFlags)
 }

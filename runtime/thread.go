@@ -23,14 +23,28 @@ type thread struct {
 	regs *kvm.Regs // the sync-register copy in the kvm_run page
 
 	clearChildTID uint64
-	sigmask       uint64 // blocked signals
-	pending       uint64 // signals sent to this thread, not yet acted on
 	altstack      stackT
+
+	// Signals. sigmask, pending and waitSet are guarded by p.sig.mu (other
+	// threads read them to pick a target); the rest belong to the thread.
+	sigmask      uint64     // blocked signals
+	pending      pendingSet // signals sent to this thread
+	waitSet      uint64     // signals it waits for in rt_sigtimedwait
+	savedMask    uint64     // the mask to restore after sigsuspend/ppoll/pselect
+	hasSavedMask bool
+	fault        faultInfo   // the synchronous fault being delivered
+	interrupt    atomic.Bool // a signal may be deliverable: look before entering the guest
+	inBlock      atomic.Bool // in a blocking host syscall (see block)
+	rekicking    atomic.Bool
+	wake         chan struct{} // wakes signal waits (sigsuspend, sigtimedwait, pause)
+	// blockInterrupted: this syscall's host call ended with EINTR for a signal.
+	blockInterrupted bool
 
 	// set by handlers that change how the thread resumes
 	exitThread      bool        // the thread is gone (exit, exit_group, fatal signal)
 	forceFullReturn bool        // return by rewriting the user state even on hardware KVM
-	execed          bool        // execve replaced the image: resume at the new registers
+	noResume        bool        // the handler set the whole user state (rt_sigreturn, execve)
+	atCPL0          bool        // stopped in an exception stub: returning needs the user segments back
 	killed          atomic.Bool // another thread's execve ends this one
 	sregsValid      bool        // run.S.Sregs holds this exit's special registers
 	sregsDirty      bool        // a handler changed them: write them back on entry
@@ -52,11 +66,12 @@ func sliceAddr(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceDat
 
 // threadStart is the initial CPU state of a new thread.
 type threadStart struct {
-	regs   kvm.Regs
-	fsBase uint64
-	gsBase uint64
-	xsave  *kvm.Xsave // FPU/SSE/AVX state to restore (fork), or nil for the reset state
-	tid    int        // 0: allocate (the main thread gets the pid)
+	regs    kvm.Regs
+	fsBase  uint64
+	gsBase  uint64
+	xsave   *kvm.Xsave // FPU/SSE/AVX state to restore (fork), or nil for the reset state
+	sigmask uint64     // inherited from the creating thread
+	tid     int        // 0: allocate (the main thread gets the pid)
 	// ready receives nil once the thread exists, or why it could not.
 	ready chan<- error
 }
@@ -72,30 +87,62 @@ func (p *process) startThread(regs kvm.Regs) {
 	}
 }
 
+// The guest's main thread has the pid as its tid and every other guest
+// thread the host tid of its vCPU thread, so no vCPU may ever run on the
+// process's main OS thread (whose tid is the pid). Keeping the main
+// goroutine on it for good (LockOSThread during init applies to the main
+// goroutine) keeps every other goroutine, vCPUs included, off it.
+func init() { goruntime.LockOSThread() }
+
 // lockThread binds the calling goroutine to its OS thread for good: a vCPU
 // must always run on one thread, and when the goroutine ends Go retires the
 // thread with it.
 func lockThread() { goruntime.LockOSThread() }
 
+// idleVCPU is the vCPU of a thread that ended. KVM cannot destroy a single
+// vCPU, so a new thread takes an idle one before a new one is created: a
+// server that starts a thread per request would otherwise run out.
+type idleVCPU struct {
+	id   int
+	vcpu *kvm.VCPU
+}
+
 func (p *process) newThread(st threadStart) (*thread, error) {
+	var id int
+	var vcpu *kvm.VCPU
+	reused := false
 	p.threadsMu.Lock()
-	id := p.nextVCPU
-	p.nextVCPU++
+	if n := len(p.idle); n > 0 {
+		id, vcpu = p.idle[n-1].id, p.idle[n-1].vcpu
+		p.idle = p.idle[:n-1]
+		reused = true
+	} else {
+		id = p.nextVCPU
+		p.nextVCPU++
+	}
 	p.threadsMu.Unlock()
-	if id >= maxVCPUs {
-		return nil, unix.EAGAIN
+	if vcpu == nil {
+		if id >= maxVCPUs {
+			return nil, unix.EAGAIN
+		}
+		var err error
+		if vcpu, err = p.vm.CreateVCPU(id); err != nil {
+			return nil, err
+		}
 	}
-	vcpu, err := p.vm.CreateVCPU(id)
-	if err != nil {
-		return nil, err
-	}
-	t := &thread{p: p, id: id, vcpu: vcpu, run: vcpu.Run(), tid: st.tid, host: unix.Gettid()}
+	vcpu.ClearExitRequest()
+	t := &thread{p: p, id: id, vcpu: vcpu, run: vcpu.Run(), tid: st.tid, host: unix.Gettid(),
+		sigmask: st.sigmask, wake: make(chan struct{}, 1)}
 	t.regs = &t.run.S.Regs
 	if t.tid == 0 {
 		t.tid = t.host
+		if t.tid == p.pid {
+			p.releaseVCPU(id, vcpu)
+			return nil, fmt.Errorf("vCPU thread is the process's main thread (tid %d)", t.tid)
+		}
 	}
-	if err := t.setup(st); err != nil {
-		vcpu.Close()
+	if err := t.setup(st, reused); err != nil {
+		p.releaseVCPU(id, vcpu)
 		return nil, err
 	}
 	p.threadsMu.Lock()
@@ -105,11 +152,14 @@ func (p *process) newThread(st threadStart) (*thread, error) {
 }
 
 // setup puts the vCPU in 64-bit mode at CPL3 with the Linux user ABI.
-func (t *thread) setup(st threadStart) error {
+// A reused vCPU keeps its CPUID: KVM refuses to change it after KVM_RUN.
+func (t *thread) setup(st threadStart, reused bool) error {
 	p, c := t.p, t.vcpu
 	// CPUID first: KVM validates CR4 bits in SET_SREGS against it.
-	if err := c.SetCPUID(p.cpuid); err != nil {
-		return err
+	if !reused {
+		if err := c.SetCPUID(p.cpuid); err != nil {
+			return err
+		}
 	}
 	writeTSS(p.sysMem, t.id)
 	s := initialSregs(p.cr3, t.id, p.fsgs)
@@ -159,6 +209,10 @@ func (t *thread) loop() {
 		if t.killed.Load() {
 			return
 		}
+		t.asyncSignals()
+		if t.exitThread {
+			return
+		}
 		if t.sregsDirty {
 			t.run.DirtyRegs |= kvm.SyncSregs
 		}
@@ -186,7 +240,10 @@ func (t *thread) loop() {
 			switch {
 			case io.Port >= portException && io.Port < portException+32:
 				t.exception(int(io.Port - portException))
-				return
+				if t.exitThread {
+					return
+				}
+				continue
 			default:
 				t.fatalSignal(unix.SIGSEGV, t.regs.RIP, 0, fmt.Sprintf("I/O to port %#x", io.Port))
 				return
@@ -220,11 +277,20 @@ func (t *thread) loop() {
 	}
 }
 
+// releaseVCPU keeps a vCPU for the next thread.
+func (p *process) releaseVCPU(id int, vcpu *kvm.VCPU) {
+	p.threadsMu.Lock()
+	p.idle = append(p.idle, idleVCPU{id, vcpu})
+	p.threadsMu.Unlock()
+}
+
 func (t *thread) finish() {
 	t.p.threadsMu.Lock()
-	delete(t.p.threads, t.tid)
+	if t.p.threads[t.tid] == t {
+		delete(t.p.threads, t.tid)
+	}
 	t.p.threadsMu.Unlock()
-	t.vcpu.Close()
+	t.p.releaseVCPU(t.id, t.vcpu)
 	if t.p.live.Add(-1) == 0 {
 		t.p.exit(ExitStatus{})
 	}
@@ -252,28 +318,63 @@ func (t *thread) readExceptionFrame(vector int) (exceptionFrame, error) {
 }
 
 // exception handles a CPU exception the guest raised: the signal it maps to
-// takes its default action.
+// goes to the guest's handler, or takes its default action when the guest
+// has none or blocks it (Linux's force_sig).
 func (t *thread) exception(vector int) {
 	f, err := t.readExceptionFrame(vector)
-	if err != nil {
-		t.p.report("bad exception frame: %v", err)
+	if err != nil || f.cs&3 != 3 {
+		t.p.report("fault inside km's stubs (vector %d, frame %+v, %v)", vector, f, err)
 		t.p.exit(ExitStatus{Signal: unix.SIGKILL})
+		t.exitThread = true
 		return
 	}
-	sig, addr := unix.SIGSEGV, uint64(0)
+	sig, addr, code := unix.SIGSEGV, f.rip, int32(siKernel)
 	switch vector {
-	case vecDivide, vecX87, vecSIMD:
-		sig = unix.SIGFPE
+	case vecDivide:
+		sig, code = unix.SIGFPE, fpeIntDiv
+	case vecX87, vecSIMD:
+		sig, code = unix.SIGFPE, 0
 	case vecInvalidOp:
-		sig = unix.SIGILL
+		sig, code = unix.SIGILL, illIllOpn
 	case vecDebug, vecBreakpoint:
-		sig = unix.SIGTRAP
+		sig, code = unix.SIGTRAP, trapBrkpt
 	case vecAlignment:
-		sig = unix.SIGBUS
+		sig, code = unix.SIGBUS, busAdrAln
 	case vecPageFault:
-		addr = t.sregs().CR2
+		addr, code = t.sregs().CR2, segvMapErr
+		if f.errorCode&1 != 0 { // P: the page was present, the access was not allowed
+			code = segvAccErr
+		}
+	case vecGP:
+		addr = 0
 	}
-	t.fatalSignal(sig, f.rip, addr, "")
+	t.fault = faultInfo{err: f.errorCode, trapno: uint64(vector), cr2: addr}
+	if !t.handles(sig) {
+		t.fatalSignal(sig, f.rip, addr, "")
+		t.exitThread = true
+		return
+	}
+	u := *t.regs
+	u.RIP, u.RSP, u.RFLAGS = f.rip, f.rsp, f.rflags
+	t.atCPL0 = true
+	si := newSigInfo(sig, code).withAddr(addr)
+	t.p.sig.mu.Lock()
+	t.pending.add(sig, si)
+	t.p.sig.mu.Unlock()
+	t.deliverSignals(&u, -1)
+	if !t.exitThread {
+		t.enterUser(u)
+	}
+}
+
+// handles reports whether a synchronous sig would reach a guest handler:
+// it has one and does not block the signal.
+func (t *thread) handles(sig unix.Signal) bool {
+	s := t.p.sig
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	act := s.actions[sig]
+	return act.handler != sigDFL && act.handler != sigIGN && t.sigmask&sigBit(sig) == 0
 }
 
 // fatalSignal ends the process with sig's default action and a one-line report.
@@ -284,15 +385,4 @@ func (t *thread) fatalSignal(sig unix.Signal, rip, addr uint64, detail string) {
 	}
 	t.p.report("%s", msg)
 	t.p.exit(ExitStatus{Signal: sig})
-}
-
-// kickSignal interrupts a vCPU thread's KVM_RUN or blocking host syscall.
-// SIGURG is the Go runtime's own preemption signal: its handler is always
-// installed and ignores kicks it did not ask for.
-const kickSignal = unix.SIGURG
-
-// kick makes the thread leave the guest promptly and look at its state.
-func (t *thread) kick() {
-	t.vcpu.RequestExit()
-	unix.Tgkill(t.p.pid, t.host, kickSignal)
 }

@@ -33,6 +33,10 @@ type Config struct {
 	// Log receives the monitor's one-line reports (guest faults, strict-mode
 	// violations). Default os.Stderr.
 	Log io.Writer
+	// Ready, if set, is called once the program is loaded and before its
+	// first instruction runs (a container runtime's create/start split); an
+	// error ends Run with that error and the guest never runs.
+	Ready func() error
 }
 
 // ExitStatus is how the guest ended, in wait(2) terms.
@@ -66,8 +70,11 @@ type process struct {
 	cr3    uint64
 	cpuid  []kvm.CPUIDEntry
 	xcr0   uint64
-	pvm    bool
-	fsgs   bool
+	// xsaveSize is the XSAVE image a signal frame carries: every component
+	// XCR0 may enable (CPUID 0xd.0 ECX), within KVM's 4 KiB kvm_xsave.
+	xsaveSize uint64
+	pvm       bool
+	fsgs      bool
 
 	as     *addressSpace
 	files  *fdTable
@@ -80,9 +87,12 @@ type process struct {
 	trace  io.Writer
 	counts syscallCounts
 
+	unixNames unixNames // guest names of bound AF_UNIX sockets (sys_net.go)
+
 	threadsMu sync.Mutex
 	threads   map[int]*thread
 	nextVCPU  int
+	idle      []idleVCPU // vCPUs of ended threads, for reuse
 
 	started      time.Time
 	firstSyscall atomic.Int64 // nanoseconds after started; 0 until the first syscall
@@ -113,10 +123,17 @@ func Run(ctx context.Context, cfg Config) (ExitStatus, error) {
 	}
 	p.started = started
 	main, err := p.load()
+	if err == nil && cfg.Ready != nil {
+		if err = cfg.Ready(); err == nil {
+			p.started = time.Now() // FirstSyscall counts from the go-ahead
+		}
+	}
 	if err != nil {
 		p.close()
 		return ExitStatus{}, err
 	}
+	installKickSignal()
+	p.forwardHostSignals()
 	p.startThread(main)
 	select {
 	case <-p.exited:
@@ -155,6 +172,9 @@ func (p *process) close() {
 	if p.files != nil {
 		p.files.closeAll()
 	}
+	if p.fs != nil {
+		p.fs.v.close()
+	}
 	if p.fs != nil && p.fs.rootFD >= 0 {
 		unix.Close(p.fs.rootFD)
 	}
@@ -164,6 +184,10 @@ func (p *process) close() {
 	if p.sysMem != nil {
 		unix.Munmap(p.sysMem)
 	}
+	for _, v := range p.idle {
+		v.vcpu.Close()
+	}
+	p.idle = nil
 	if p.vm != nil {
 		p.vm.Close()
 	}
@@ -220,6 +244,7 @@ func newProcess(cfg Config) (*process, error) {
 		return nil, fmt.Errorf("%w: %v", ErrKVM, err)
 	}
 	p.xcr0, p.fsgs = cpuFeatures(p.cpuid)
+	p.xsaveSize = xsaveSize(p.cpuid)
 	if p.vm, err = sys.CreateVM(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrKVM, err)
 	}
@@ -263,6 +288,16 @@ func cpuFeatures(entries []kvm.CPUIDEntry) (xcr0 uint64, fsgsbase bool) {
 		}
 	}
 	return xcr0 | 3, fsgsbase
+}
+
+func xsaveSize(entries []kvm.CPUIDEntry) uint64 {
+	size := uint64(xsaveMinSize)
+	for _, e := range entries {
+		if e.Function == 0xd && e.Index == 0 && uint64(e.ECX) > size {
+			size = uint64(e.ECX)
+		}
+	}
+	return min(alignUp(size, 64), 4096)
 }
 
 // exit ends the guest with status s (first caller wins).

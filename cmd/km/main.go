@@ -57,7 +57,9 @@ func run(argv []string, stdout, stderr io.Writer) int {
 		strict   = fs.Bool("strict", false, "an unimplemented syscall kills the guest instead of failing with ENOSYS")
 		device   = fs.String("kvm-device", kvm.DefaultDevice, "KVM device `PATH`")
 		env      envFlag
+		cont     containerFlags
 	)
+	cont.register(fs)
 	fs.Var(&env, "env", "set guest environment `KEY=VALUE` (repeatable)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: km [flags] PROGRAM [ARGS...]\n       km check\n       km version\n\nflags:\n")
@@ -102,9 +104,17 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	if *trace {
 		cfg.Trace = stderr
 	}
+	if err := cont.apply(&cfg); err != nil {
+		if !cont.failed(err.Error()) {
+			fmt.Fprintf(stderr, "km: %v\n", err)
+		}
+		return 2
+	}
 	status, err := runtime.Run(context.Background(), cfg)
 	if err != nil {
-		fmt.Fprintf(stderr, "km: %v\n", explain(err, *device))
+		if !cont.failed(explain(err, *device)) {
+			fmt.Fprintf(stderr, "km: %v\n", explain(err, *device))
+		}
 		switch {
 		case errors.Is(err, runtime.ErrNotFound):
 			return exitNotFound

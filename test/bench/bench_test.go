@@ -12,12 +12,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kmvm/km/runtime"
+	"github.com/kmvm/km/test/pyroot"
 )
 
 var (
@@ -68,12 +70,14 @@ func build() error {
 	payload["sysloop"] = filepath.Join(dir, "sysloop")
 	payload["exit0"] = filepath.Join(dir, "exit0")
 	payload["gohello"] = filepath.Join(dir, "gohello")
+	payload["waitsig"] = filepath.Join(dir, "waitsig")
 	steps := [][]string{
 		{"go", "build", "-o", kmBin, filepath.Join(root, "cmd/km")},
 		{"gcc", "-static", "-O2", "-o", payload["hello"], filepath.Join(root, "test/payloads/hello.c")},
 		{"gcc", "-static", "-O2", "-o", payload["sysloop"], filepath.Join(root, "test/bench/payloads/sysloop.c")},
 		{"gcc", "-static", "-nostdlib", "-o", payload["exit0"], filepath.Join(root, "test/bench/payloads/exit0.S")},
 		{"go", "build", "-o", payload["gohello"], filepath.Join(root, "test/bench/payloads/hellomin")},
+		{"gcc", "-static", "-O2", "-o", payload["waitsig"], filepath.Join(root, "test/payloads/waitsig.c")},
 	}
 	for _, s := range steps {
 		if err := run(s[0], s[1:]...); err != nil {
@@ -152,4 +156,53 @@ func BenchmarkFirstSyscall(b *testing.B) {
 		first += st.FirstSyscall
 	}
 	b.ReportMetric(float64(first.Nanoseconds())/float64(b.N), "ns/first-syscall")
+}
+
+// BenchmarkPythonPass runs `python3 -c pass` (Debian's dynamically linked
+// python3.11) natively and under km from a root holding a copy of it, its
+// libraries and its standard library (test/pyroot), start to exit.
+func BenchmarkPythonPass(b *testing.B) {
+	root := pythonRoot(b)
+	for _, c := range []struct {
+		name string
+		argv []string
+	}{
+		{"native", []string{pyroot.Python, "-c", "pass"}},
+		{"km", []string{kmBin, "--root", root, pyroot.Python, "-c", "pass"}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				runQuiet(b, c.argv)
+			}
+		})
+	}
+	// The machine is shared: alternate the two, one run each per
+	// iteration, and report the medians and their ratio, which load
+	// affects less than the separate means above.
+	b.Run("interleaved", func(b *testing.B) {
+		var nat, km []time.Duration
+		for i := 0; i < b.N; i++ {
+			t0 := time.Now()
+			runQuiet(b, []string{pyroot.Python, "-c", "pass"})
+			t1 := time.Now()
+			runQuiet(b, []string{kmBin, "--root", root, pyroot.Python, "-c", "pass"})
+			nat, km = append(nat, t1.Sub(t0)), append(km, time.Since(t1))
+		}
+		n, k := median(nat), median(km)
+		b.ReportMetric(float64(n.Microseconds())/1000, "native-ms")
+		b.ReportMetric(float64(k.Microseconds())/1000, "km-ms")
+		b.ReportMetric(float64(k)/float64(n), "km/native")
+	})
+}
+
+func runQuiet(b *testing.B, argv []string) {
+	if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil || len(out) != 0 {
+		b.Fatalf("%v: %v\n%s", argv, err, out)
+	}
+}
+
+func median(d []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
 }

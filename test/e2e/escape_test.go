@@ -23,13 +23,13 @@ func TestRootEscape(t *testing.T) {
 		for _, fl := range cFlavours {
 			t.Run(variant+"/"+fl.name, func(t *testing.T) {
 				t.Parallel()
-				testRootEscape(t, payload(t, fl.name, "escape"), variant == "fake-proc")
+				testRootEscape(t, fl, payload(t, fl.name, "escape"), variant == "fake-proc")
 			})
 		}
 	}
 }
 
-func testRootEscape(t *testing.T, bin string, fakeProc bool) {
+func testRootEscape(t *testing.T, fl flavour, bin string, fakeProc bool) {
 	d := t.TempDir()
 	secret := filepath.Join(d, "secret.txt")
 	writeFile(t, secret, []byte("SECRET\n"), 0o644)
@@ -38,6 +38,9 @@ func testRootEscape(t *testing.T, bin string, fakeProc bool) {
 	root := filepath.Join(d, "root")
 	writeFile(t, filepath.Join(root, "work", ".keep"), nil, 0o644)
 	copyFile(t, bin, filepath.Join(root, "escape"), 0o755)
+	if fl.dynamic {
+		addDynamicLibs(t, root, bin)
+	}
 	writeFile(t, filepath.Join(root, "inside.txt"), []byte("inside\n"), 0o644)
 	symlink(t, secret, filepath.Join(root, "abs-link"))
 	symlink(t, d, filepath.Join(root, "abs-dir-link"))

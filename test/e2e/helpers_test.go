@@ -62,19 +62,29 @@ func run(t testing.TB, o runOpts, argv ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
 
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Dir = o.dir
-	cmd.Env = o.env
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
-	// Own process group, so a timeout kills anything the command started.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-
+	var err error
 	start := time.Now()
-	err := cmd.Run()
+	for attempt := 0; ; attempt++ {
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Dir = o.dir
+		cmd.Env = o.env
+		stdout.Reset()
+		stderr.Reset()
+		cmd.Stdout = &stdout
+		cmd.Stderr = &stderr
+		// Own process group, so a timeout kills anything the command started.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+		cmd.WaitDelay = 5 * time.Second
+		err = cmd.Run()
+		// A payload copied in by this test may still be open for writing in
+		// a child another parallel test is forking (golang.org/issue/22315).
+		if !errors.Is(err, syscall.ETXTBSY) || attempt == 20 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	r := result{argv: argv, stdout: stdout.Bytes(), stderr: stderr.Bytes(), code: -1, elapsed: time.Since(start)}
 	if ctx.Err() != nil {
 		r.timedOut = true
@@ -136,6 +146,7 @@ var sigNames = map[syscall.Signal]string{
 	syscall.SIGFPE:  "SIGFPE",
 	syscall.SIGILL:  "SIGILL",
 	syscall.SIGKILL: "SIGKILL",
+	syscall.SIGPIPE: "SIGPIPE",
 	syscall.SIGSEGV: "SIGSEGV",
 	syscall.SIGSYS:  "SIGSYS",
 	syscall.SIGTRAP: "SIGTRAP",
@@ -213,6 +224,11 @@ func newRoot(t testing.TB, bins map[string]string) string {
 	if err := os.Mkdir(filepath.Join(root, "work"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Every root has a world-writable /tmp, as images do.
+	if err := os.Mkdir(filepath.Join(root, "tmp"), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Join(root, "tmp"), 0o1777)
 	for name, src := range bins {
 		copyFile(t, src, filepath.Join(root, name), 0o755)
 	}

@@ -20,12 +20,17 @@ type flavour struct {
 	lang   string   // "c" or "go"
 	cc     []string // compiler and flags, for C flavours
 	aptPkg string   // Debian package that provides the compiler
+	// dynamic payloads need their loader and shared libraries: under km
+	// they always run from a root holding copies of them (dynlibs_test.go).
+	dynamic bool
 }
 
 var cFlavours = []flavour{
 	{name: "gcc-static", lang: "c", cc: []string{"gcc", "-static", "-O1"}, aptPkg: "gcc libc6-dev"},
 	{name: "gcc-static-pie", lang: "c", cc: []string{"gcc", "-static-pie", "-O1", "-fPIE"}, aptPkg: "gcc libc6-dev"},
 	{name: "musl-static", lang: "c", cc: []string{"musl-gcc", "-static", "-O1"}, aptPkg: "musl-tools"},
+	{name: "dynamic", lang: "c", cc: []string{"gcc", "-O1"}, aptPkg: "gcc libc6-dev", dynamic: true},
+	{name: "musl-dynamic", lang: "c", cc: []string{"musl-gcc", "-O1"}, aptPkg: "musl-tools", dynamic: true},
 }
 
 var goFlavour = flavour{name: "go", lang: "go"}

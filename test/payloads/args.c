@@ -69,6 +69,14 @@ int main(int argc, char **argv) {
 	if (!rnd)
 		fail("AT_RANDOM is null");
 
+	// AT_BASE: 0 for a program without PT_INTERP, else where the
+	// interpreter was loaded (its ELF header).
+	unsigned long at_base = getauxval(AT_BASE);
+	int base_ok = at_base == 0 || memcmp((void *)at_base, "\177ELF", 4) == 0;
+	printf("AT_BASE zero or an ELF header: %s\n", base_ok ? "yes" : "no");
+	if (!base_ok)
+		fail("AT_BASE does not point at the interpreter");
+
 	unsigned long entry = getauxval(AT_ENTRY);
 	printf("AT_ENTRY == &_start: %s\n", entry == (unsigned long)_start ? "yes" : "no");
 	if (entry != (unsigned long)_start)

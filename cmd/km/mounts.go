@@ -1,0 +1,218 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// specMount is an OCI runtime-spec mount (the JSON of config.json's mounts).
+type specMount struct {
+	Destination string   `json:"destination"`
+	Type        string   `json:"type,omitempty"`
+	Source      string   `json:"source,omitempty"`
+	Options     []string `json:"options,omitempty"`
+}
+
+// deviceNodes are bind-mounted from the host into a tmpfs /dev, like the
+// default devices every OCI runtime provides.
+var deviceNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
+
+// skippedTypes are never mounted for a guest. proc and sysfs would show the
+// host (the monitor has no pid namespace of its own), and a guest writing
+// /proc/<pid>/mem of a host process must be impossible; the others make no
+// sense without a guest kernel.
+var skippedTypes = map[string]bool{"proc": true, "sysfs": true, "cgroup": true, "cgroup2": true, "mqueue": true, "devpts": true}
+
+// applyMounts sets up the container's mounts inside root, in the monitor's
+// own mount namespace (the runtime creates it), so they vanish with the
+// monitor. Targets are resolved inside root (openat2 RESOLVE_IN_ROOT), and
+// mounted through the O_PATH descriptor, so symlinks in the image cannot
+// redirect a mount onto the host.
+func applyMounts(root, file string, readonly bool) error {
+	if root == "" {
+		return errors.New("--mounts needs --root")
+	}
+	// The parent (the runtime) is in the host's mount namespace.
+	self, err1 := os.Readlink("/proc/self/ns/mnt")
+	parent, err2 := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", os.Getppid()))
+	if err1 != nil || err2 != nil || self == parent {
+		return errors.New("--mounts needs a private mount namespace (the runtime creates it)")
+	}
+	var mounts []specMount
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(data, &mounts); err != nil {
+			return fmt.Errorf("%s: %v", file, err)
+		}
+	}
+	// Nothing mounted here may propagate back to the host.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
+		return fmt.Errorf("make mounts private: %w", err)
+	}
+	rootFD, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("root %s: %w", root, err)
+	}
+	defer unix.Close(rootFD)
+	for _, m := range mounts {
+		if skippedTypes[m.Type] {
+			continue
+		}
+		if err := mountOne(rootFD, m); err != nil {
+			return fmt.Errorf("mount %s on %s: %w", m.Source, m.Destination, err)
+		}
+		if m.Destination == "/dev" && m.Type == "tmpfs" {
+			for _, n := range deviceNodes {
+				dm := specMount{Destination: "/dev/" + n, Type: "bind", Source: "/dev/" + n, Options: []string{"bind", "nosuid", "noexec"}}
+				if err := mountOne(rootFD, dm); err != nil {
+					return fmt.Errorf("device /dev/%s: %w", n, err)
+				}
+			}
+		}
+	}
+	if readonly {
+		// A read-only root: a bind of root onto itself, remounted read-only.
+		if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("read-only root: %w", err)
+		}
+		if err := unix.Mount("", root, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+			return fmt.Errorf("read-only root: %w", err)
+		}
+	}
+	return nil
+}
+
+var mountFlagNames = map[string]struct {
+	clear bool
+	flag  uintptr
+}{
+	"ro": {false, unix.MS_RDONLY}, "rw": {true, unix.MS_RDONLY},
+	"nosuid": {false, unix.MS_NOSUID}, "suid": {true, unix.MS_NOSUID},
+	"nodev": {false, unix.MS_NODEV}, "dev": {true, unix.MS_NODEV},
+	"noexec": {false, unix.MS_NOEXEC}, "exec": {true, unix.MS_NOEXEC},
+	"bind": {false, unix.MS_BIND}, "rbind": {false, unix.MS_BIND | unix.MS_REC},
+	"noatime": {false, unix.MS_NOATIME}, "relatime": {false, unix.MS_RELATIME},
+	"strictatime": {false, unix.MS_STRICTATIME}, "nodiratime": {false, unix.MS_NODIRATIME},
+	"private": {false, 0}, "rprivate": {false, 0}, "slave": {false, 0}, "rslave": {false, 0},
+	"shared": {false, 0}, "rshared": {false, 0},
+}
+
+func mountOne(rootFD int, m specMount) error {
+	var flags uintptr
+	var data []string
+	for _, o := range m.Options {
+		if f, ok := mountFlagNames[o]; ok {
+			if f.clear {
+				flags &^= f.flag
+			} else {
+				flags |= f.flag
+			}
+			continue
+		}
+		data = append(data, o)
+	}
+	if m.Type == "bind" || m.Type == "rbind" {
+		flags |= unix.MS_BIND
+	}
+	isFile := false
+	if flags&unix.MS_BIND != 0 {
+		st, err := os.Stat(m.Source)
+		if err != nil {
+			return err
+		}
+		isFile = !st.IsDir()
+	}
+	fd, err := targetFD(rootFD, m.Destination, isFile)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	target := fmt.Sprintf("/proc/self/fd/%d", fd)
+	if flags&unix.MS_BIND != 0 {
+		if err := unix.Mount(m.Source, target, "", flags&(unix.MS_BIND|unix.MS_REC), ""); err != nil {
+			return err
+		}
+		if flags&^(unix.MS_BIND|unix.MS_REC) != 0 {
+			// Bind mounts take their flags only on a remount, of the new
+			// mount: the old descriptor names what is beneath it.
+			fd2, err := targetFD(rootFD, m.Destination, isFile)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(fd2)
+			return unix.Mount("", fmt.Sprintf("/proc/self/fd/%d", fd2), "", flags|unix.MS_REMOUNT, "")
+		}
+		return nil
+	}
+	return unix.Mount(m.Source, target, m.Type, flags, strings.Join(data, ","))
+}
+
+// targetFD opens (creating if needed) dest inside root as an O_PATH
+// descriptor, never leaving root.
+func targetFD(rootFD int, dest string, isFile bool) (int, error) {
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
+	dest = path.Clean("/" + dest)
+	if fd, err := unix.Openat2(rootFD, dest, &how); err == nil {
+		return fd, nil
+	} else if !errors.Is(err, unix.ENOENT) {
+		return -1, err
+	}
+	parent, name := path.Split(dest)
+	pfd, err := mkdirAllIn(rootFD, parent)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(pfd)
+	if isFile {
+		fd, err := unix.Openat(pfd, name, unix.O_CREAT|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+		if err != nil && !errors.Is(err, unix.EEXIST) {
+			return -1, err
+		}
+		if err == nil {
+			unix.Close(fd)
+		}
+	} else if err := unix.Mkdirat(pfd, name, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+		return -1, err
+	}
+	return unix.Openat2(pfd, name, &unix.OpenHow{Flags: unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC})
+}
+
+// mkdirAllIn creates dir (a path inside root) and returns a descriptor of it.
+func mkdirAllIn(rootFD int, dir string) (int, error) {
+	fd, err := unix.Dup(rootFD)
+	if err != nil {
+		return -1, err
+	}
+	for _, comp := range strings.Split(strings.Trim(dir, "/"), "/") {
+		if comp == "" || comp == "." {
+			continue
+		}
+		if comp == ".." {
+			unix.Close(fd)
+			return -1, unix.EINVAL
+		}
+		next, err := unix.Openat2(fd, comp, &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
+		if errors.Is(err, unix.ENOENT) {
+			if err := unix.Mkdirat(fd, comp, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+				unix.Close(fd)
+				return -1, err
+			}
+			next, err = unix.Openat2(fd, comp, &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
+		}
+		unix.Close(fd)
+		if err != nil {
+			return -1, err
+		}
+		fd = next
+	}
+	return fd, nil
+}
