@@ -146,15 +146,19 @@ static void waitid_test(void) {
 /* A MAP_SHARED file mapping stays shared with the child: its stores are
  * seen by the parent, a private mapping's are not. */
 static void shared_mapping(void) {
-	char name[] = "/tmp/km-fork-shared-XXXXXX";
+	char name[] = "km-fork-shared-XXXXXX"; /* in the working directory */
 	int fd = mkstemp(name);
 	CHECK(fd >= 0, "mkstemp: %s", strerror(errno));
+	if (fd < 0)
+		return;
 	unlink(name);
 	ftruncate(fd, 8192);
 	volatile int *sh = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	volatile int *pr = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	volatile int *an = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	CHECK(sh != MAP_FAILED && pr != MAP_FAILED && an != MAP_FAILED, "mmap");
+	if (sh == MAP_FAILED || pr == MAP_FAILED || an == MAP_FAILED)
+		return;
 	CHECK(an[0] == 0 && an[2047] == 0, "fresh shared anonymous memory is zero");
 	close(fd);
 	sh[0] = 1;
