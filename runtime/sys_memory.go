@@ -225,6 +225,9 @@ func sysMprotect(t *thread, a args) uint64 {
 	if addr&pageMask != 0 || addr+length < addr {
 		return neg(unix.EINVAL)
 	}
+	if length == 0 {
+		return 0 // Linux: nothing to change
+	}
 	as := t.p.as
 	as.mu.Lock()
 	defer as.mu.Unlock()
