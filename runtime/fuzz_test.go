@@ -822,6 +822,12 @@ func newSysHarness(f *testing.F) *sysHarness {
 		f.Fatalf("newProcess (needs a usable /dev/kvm): %v", err)
 	}
 	h.p = p
+	// The synthetic-directory placeholder is created on first use and held
+	// for the process's life: make it now, so it is not taken for a leak.
+	if fd, err := p.fs.v.openDir("/proc"); err == nil {
+		unix.Close(fd)
+		delete(p.fs.v.dirs, fd)
+	}
 	// newFDTable gave the guest this process's own stdio: forget it (never
 	// close it); every input gets a fresh table of files inside the root.
 	p.files = &fdTable{limit: defaultNoFile}
