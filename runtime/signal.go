@@ -217,14 +217,7 @@ func (p *process) kickAll() {
 	p.threadsMu.Lock()
 	defer p.threadsMu.Unlock()
 	for _, t := range p.threads {
-		t.interrupt.Store(true)
-		select {
-		case t.wake <- struct{}{}:
-		default:
-		}
-		if !t.onOwnThread() {
-			t.kick()
-		}
+		t.notify()
 	}
 }
 

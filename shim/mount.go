@@ -4,50 +4,21 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/containerd/containerd/api/types"
 	"golang.org/x/sys/unix"
-)
 
-// mountFlags are the mount(8) options that are flags, not data.
-var mountFlags = map[string]struct {
-	clear bool
-	flag  uintptr
-}{
-	"ro": {false, unix.MS_RDONLY}, "rw": {true, unix.MS_RDONLY},
-	"nosuid": {false, unix.MS_NOSUID}, "suid": {true, unix.MS_NOSUID},
-	"nodev": {false, unix.MS_NODEV}, "dev": {true, unix.MS_NODEV},
-	"noexec": {false, unix.MS_NOEXEC}, "exec": {true, unix.MS_NOEXEC},
-	"bind": {false, unix.MS_BIND}, "rbind": {false, unix.MS_BIND | unix.MS_REC},
-	"noatime": {false, unix.MS_NOATIME}, "relatime": {false, unix.MS_RELATIME},
-	"sync": {false, unix.MS_SYNCHRONOUS}, "remount": {false, unix.MS_REMOUNT},
-	"private": {false, unix.MS_PRIVATE}, "rprivate": {false, unix.MS_PRIVATE | unix.MS_REC},
-}
+	"github.com/kmvm/km/oci"
+)
 
 // mountRootfs mounts Create's rootfs list at target, in order (the usual
 // case is one overlay or bind mount of a snapshot).
 func mountRootfs(ms []*types.Mount, target string) error {
 	for i, m := range ms {
-		var flags uintptr
-		var data []string
-		for _, o := range m.Options {
-			if f, ok := mountFlags[o]; ok {
-				if f.clear {
-					flags &^= f.flag
-				} else {
-					flags |= f.flag
-				}
-				continue
-			}
-			data = append(data, o)
-		}
 		typ := m.Type
-		if typ == "bind" || typ == "rbind" {
-			flags |= unix.MS_BIND
-		}
-		if err := unix.Mount(m.Source, target, typ, flags&^unix.MS_RDONLY, strings.Join(data, ",")); err != nil {
+		flags, data := oci.MountOptions(typ, m.Options)
+		if err := unix.Mount(m.Source, target, typ, flags&^unix.MS_RDONLY, data); err != nil {
 			unmountAll(target)
 			return fmt.Errorf("mount rootfs %d (%s %s): %w", i, m.Type, m.Source, err)
 		}

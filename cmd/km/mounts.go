@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kmvm/km/oci"
 )
 
 // specMount is an OCI runtime-spec mount (the JSON of config.json's mounts).
@@ -91,38 +93,8 @@ func applyMounts(root, file string, readonly bool) error {
 	return nil
 }
 
-var mountFlagNames = map[string]struct {
-	clear bool
-	flag  uintptr
-}{
-	"ro": {false, unix.MS_RDONLY}, "rw": {true, unix.MS_RDONLY},
-	"nosuid": {false, unix.MS_NOSUID}, "suid": {true, unix.MS_NOSUID},
-	"nodev": {false, unix.MS_NODEV}, "dev": {true, unix.MS_NODEV},
-	"noexec": {false, unix.MS_NOEXEC}, "exec": {true, unix.MS_NOEXEC},
-	"bind": {false, unix.MS_BIND}, "rbind": {false, unix.MS_BIND | unix.MS_REC},
-	"noatime": {false, unix.MS_NOATIME}, "relatime": {false, unix.MS_RELATIME},
-	"strictatime": {false, unix.MS_STRICTATIME}, "nodiratime": {false, unix.MS_NODIRATIME},
-	"private": {false, 0}, "rprivate": {false, 0}, "slave": {false, 0}, "rslave": {false, 0},
-	"shared": {false, 0}, "rshared": {false, 0},
-}
-
 func mountOne(rootFD int, m specMount) error {
-	var flags uintptr
-	var data []string
-	for _, o := range m.Options {
-		if f, ok := mountFlagNames[o]; ok {
-			if f.clear {
-				flags &^= f.flag
-			} else {
-				flags |= f.flag
-			}
-			continue
-		}
-		data = append(data, o)
-	}
-	if m.Type == "bind" || m.Type == "rbind" {
-		flags |= unix.MS_BIND
-	}
+	flags, data := oci.MountOptions(m.Type, m.Options)
 	isFile := false
 	if flags&unix.MS_BIND != 0 {
 		st, err := os.Stat(m.Source)
@@ -153,7 +125,7 @@ func mountOne(rootFD int, m specMount) error {
 		}
 		return nil
 	}
-	return unix.Mount(m.Source, target, m.Type, flags, strings.Join(data, ","))
+	return unix.Mount(m.Source, target, m.Type, flags, data)
 }
 
 // targetFD opens (creating if needed) dest inside root as an O_PATH

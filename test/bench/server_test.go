@@ -126,23 +126,15 @@ func (s *server) load(b *testing.B, n, conc int) float64 {
 // under km, 8 concurrent keep-alive clients. Each b.N is one batch of 400
 // requests; the metric is the mean rate over the batches.
 func BenchmarkHTTP(b *testing.B) {
-	root := pythonRoot(b)
-	script := filepath.Join(root, "tmp", "bench-srv.py")
-	os.MkdirAll(filepath.Dir(script), 0o1777)
-	if err := os.WriteFile(script, []byte(pyServer), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	goproxy := filepath.Join(dir, "goproxy")
-	if err := run("go", "build", "-o", goproxy, filepath.Join(repoRoot(), "test/payloads/go/goproxy")); err != nil {
-		b.Fatal(err)
-	}
+	root := pythonServerRoot(b)
+	goproxy := buildGoproxy(b)
 	cases := []struct {
 		name string
 		argv []string
 	}{
 		{"go/native", []string{goproxy, "{port}", "{port2}"}},
 		{"go/km", []string{kmBin, goproxy, "{port}", "{port2}"}},
-		{"python/native", []string{pyroot.Python, script, "{port}"}},
+		{"python/native", []string{pyroot.Python, filepath.Join(root, "tmp", "bench-srv.py"), "{port}"}},
 		{"python/km", []string{kmBin, "--root", root, pyroot.Python, "/tmp/bench-srv.py", "{port}"}},
 	}
 	for _, c := range cases {
@@ -165,13 +157,8 @@ func BenchmarkHTTP(b *testing.B) {
 // mapping (the largest mapping, sized by --memory), for a program blocked
 // in read(2), the Go server and the Python server, after some requests.
 func BenchmarkMemoryOverhead(b *testing.B) {
-	root := pythonRoot(b)
-	script := filepath.Join(root, "tmp", "bench-srv.py")
-	os.WriteFile(script, []byte(pyServer), 0o644)
-	goproxy := filepath.Join(dir, "goproxy")
-	if err := run("go", "build", "-o", goproxy, filepath.Join(repoRoot(), "test/payloads/go/goproxy")); err != nil {
-		b.Fatal(err)
-	}
+	root := pythonServerRoot(b)
+	goproxy := buildGoproxy(b)
 	cases := []struct {
 		name string
 		argv []string
@@ -242,6 +229,25 @@ func pythonRoot(b *testing.B) string {
 		if err := pyroot.Build(root); err != nil {
 			b.Fatal(err)
 		}
+	}
+	return root
+}
+
+func buildGoproxy(b *testing.B) string {
+	goproxy := filepath.Join(dir, "goproxy")
+	if err := run("go", "build", "-o", goproxy, filepath.Join(repoRoot(), "test/payloads/go/goproxy")); err != nil {
+		b.Fatal(err)
+	}
+	return goproxy
+}
+
+// pythonServerRoot is the python root with the server script in its /tmp.
+func pythonServerRoot(b *testing.B) string {
+	root := pythonRoot(b)
+	script := filepath.Join(root, "tmp", "bench-srv.py")
+	os.MkdirAll(filepath.Dir(script), 0o1777)
+	if err := os.WriteFile(script, []byte(pyServer), 0o644); err != nil {
+		b.Fatal(err)
 	}
 	return root
 }

@@ -1,13 +1,11 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -29,25 +27,9 @@ func TestGoProxyServer(t *testing.T) {
 			}
 			cmd := exec.Command(argv[0], argv[1:]...)
 			cmd.Env = append(append([]string{}, baseEnv...), "GOMAXPROCS=2")
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
+			lines, stderr := startLines(t, cmd)
 			defer cmd.Process.Kill()
-			lines := make(chan string, 8)
-			go func() {
-				sc := bufio.NewScanner(out)
-				for sc.Scan() {
-					lines <- sc.Text()
-				}
-				close(lines)
-			}()
-			expectLine(t, lines, "listening procs=2", &stderr)
+			expectLine(t, lines, "listening procs=2", stderr)
 
 			base := fmt.Sprintf("http://127.0.0.1:%d", port)
 			client := &http.Client{Timeout: 60 * time.Second}
@@ -107,7 +89,7 @@ func TestGoProxyServer(t *testing.T) {
 					t.Errorf("load: %v", err)
 				}
 			}
-			expectLine(t, lines, "drained: served=405 ticking=true", &stderr)
+			expectLine(t, lines, "drained: served=405 ticking=true", stderr)
 			done := make(chan struct{})
 			go func() { cmd.Wait(); close(done) }()
 			select {

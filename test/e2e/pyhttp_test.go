@@ -63,25 +63,9 @@ func TestPythonHTTPServer(t *testing.T) {
 			}
 			cmd := exec.Command(kmBin, args...)
 			cmd.Env = baseEnv
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
+			lines, stderr := startLines(t, cmd)
 			defer cmd.Process.Kill()
-			lines := make(chan string, 8)
-			go func() {
-				sc := bufio.NewScanner(out)
-				for sc.Scan() {
-					lines <- sc.Text()
-				}
-				close(lines)
-			}()
-			expectLine(t, lines, "listening", &stderr)
+			expectLine(t, lines, "listening", stderr)
 
 			url := fmt.Sprintf("http://127.0.0.1:%d", port)
 			client := &http.Client{Timeout: 30 * time.Second}
@@ -126,8 +110,8 @@ func TestPythonHTTPServer(t *testing.T) {
 				t.Fatal(err)
 			}
 			if handle {
-				expectLine(t, lines, "SIGTERM handler ran", &stderr)
-				expectLine(t, lines, "served", &stderr)
+				expectLine(t, lines, "SIGTERM handler ran", stderr)
+				expectLine(t, lines, "served", stderr)
 			}
 			done := make(chan struct{})
 			go func() { cmd.Wait(); close(done) }()
@@ -145,6 +129,30 @@ func TestPythonHTTPServer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startLines starts cmd and returns its stdout lines as they come, and its
+// stderr so far.
+func startLines(t *testing.T, cmd *exec.Cmd) (<-chan string, *strings.Builder) {
+	t.Helper()
+	stderr := &strings.Builder{}
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 8)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	return lines, stderr
 }
 
 func expectLine(t *testing.T, lines <-chan string, want string, stderr *strings.Builder) {
