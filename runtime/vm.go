@@ -44,8 +44,10 @@ type ExitStatus struct {
 	Code   int         // exit code when Signal is 0
 	Signal unix.Signal // the signal that killed it, or 0
 
-	// FirstSyscall is the time from Run's start to the guest's first
-	// system call: VM creation, loading and the first vCPU entry.
+	// FirstSyscall is the time from Run's start (or, with Config.Ready,
+	// from Ready's return) to the guest's first system call: VM creation,
+	// loading and the first vCPU entry (only the thread start and the
+	// first entry after Ready).
 	FirstSyscall time.Duration
 }
 
