@@ -40,13 +40,16 @@ test-unit:
 test-e2e:
 	$(GO) test -count=1 -timeout 20m ./test/...
 
-# Short fuzz runs of every target (longer: FUZZTIME=10m make fuzz).
+# Short fuzz runs of every target (longer: FUZZTIME=10m make fuzz). New
+# inputs are not minimized in short runs: a minimization cut off by the
+# deadline fails the run with "context deadline exceeded".
 FUZZTIME ?= 20s
+FUZZMIN  ?= 1x
 fuzz:
-	$(GO) test -run XXX -fuzz FuzzParseELF -fuzztime $(FUZZTIME) ./runtime
-	$(GO) test -run XXX -fuzz FuzzGuestMemory -fuzztime $(FUZZTIME) ./runtime
-	$(GO) test -run XXX -fuzz FuzzSyscallArgs -fuzztime $(FUZZTIME) ./runtime
-	$(GO) test -run XXX -fuzz FuzzSignalFrames -fuzztime $(FUZZTIME) ./runtime
+	$(GO) test -run XXX -fuzz FuzzParseELF -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMIN) ./runtime
+	$(GO) test -run XXX -fuzz FuzzGuestMemory -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMIN) ./runtime
+	$(GO) test -run XXX -fuzz FuzzSyscallArgs -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMIN) ./runtime
+	$(GO) test -run XXX -fuzz FuzzSignalFrames -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMIN) ./runtime
 
 bench: deps
 	$(GO) test -run XXX -bench . -benchtime 200x -count 1 ./runtime ./test/bench
