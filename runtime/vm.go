@@ -136,6 +136,10 @@ func Run(ctx context.Context, cfg Config) (ExitStatus, error) {
 	}
 	installKickSignal()
 	p.forwardHostSignals()
+	if os.Getenv("KM_DEBUG_GUEST_RANGE") != "" {
+		// For measurements of the monitor's own memory (test/bench).
+		p.report("guest memory at %#x-%#x", sliceAddr(p.mem.host), sliceAddr(p.mem.host)+uintptr(len(p.mem.host)))
+	}
 	p.startThread(main)
 	select {
 	case <-p.exited:

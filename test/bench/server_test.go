@@ -36,8 +36,9 @@ srv.serve_forever()
 
 // server is one HTTP server under test, started natively or under km.
 type server struct {
-	cmd  *exec.Cmd
-	port int
+	cmd    *exec.Cmd
+	port   int
+	stderr strings.Builder
 }
 
 func freePort(b *testing.B) int {
@@ -60,7 +61,7 @@ func startServer(b *testing.B, argv []string, env ...string) *server {
 	}
 	s.cmd = exec.Command(argv[0], argv[1:]...)
 	s.cmd.Env = append(os.Environ(), env...)
-	s.cmd.Stderr = os.Stderr
+	s.cmd.Stderr = &s.stderr
 	out, err := s.cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -172,11 +173,16 @@ func BenchmarkMemoryOverhead(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			var total, guest float64
 			for i := 0; i < b.N; i++ {
-				s := startServer(b, append([]string(nil), c.argv...), "GOMAXPROCS=2")
+				s := startServer(b, append([]string(nil), c.argv...), "GOMAXPROCS=2", "KM_DEBUG_GUEST_RANGE=1")
 				if c.http {
 					s.load(b, 200, 8)
 				}
-				rss, g, err := rssSplit(s.cmd.Process.Pid)
+				var lo, hi uint64
+				if _, err := fmt.Sscanf(strings.ReplaceAll(s.stderr.String(), "0x", ""), "km: guest memory at %x-%x", &lo, &hi); err != nil {
+					s.stop()
+					b.Fatalf("no guest range from km: %v (stderr %q)", err, s.stderr.String())
+				}
+				rss, g, err := rssSplit(s.cmd.Process.Pid, lo, hi)
 				s.stop()
 				if err != nil {
 					b.Fatal(err)
@@ -191,28 +197,33 @@ func BenchmarkMemoryOverhead(b *testing.B) {
 }
 
 // rssSplit reads /proc/pid/smaps: the total resident bytes, and those of
-// the largest mapping (the guest's memory).
-func rssSplit(pid int) (total, guest float64, err error) {
+// the guest's memory, [lo, hi) (km reports it with KM_DEBUG_GUEST_RANGE).
+func rssSplit(pid int, lo, hi uint64) (total, guest float64, err error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps", pid))
 	if err != nil {
 		return 0, 0, err
 	}
 	defer f.Close()
-	var size, biggest float64
+	inGuest := false
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		if len(fields) < 2 {
 			continue
 		}
-		kb, _ := strconv.ParseFloat(fields[1], 64)
-		switch fields[0] {
-		case "Size:":
-			size = kb * 1024
-		case "Rss:":
+		if a, z, ok := strings.Cut(fields[0], "-"); ok {
+			start, err1 := strconv.ParseUint(a, 16, 64)
+			end, err2 := strconv.ParseUint(z, 16, 64)
+			if err1 == nil && err2 == nil {
+				inGuest = start >= lo && end <= hi
+				continue
+			}
+		}
+		if fields[0] == "Rss:" {
+			kb, _ := strconv.ParseFloat(fields[1], 64)
 			total += kb * 1024
-			if size > biggest {
-				biggest, guest = size, kb*1024
+			if inGuest {
+				guest += kb * 1024
 			}
 		}
 	}
