@@ -748,21 +748,41 @@ var forwardedSignals = func() []os.Signal {
 var (
 	forwardOnce   sync.Once
 	activeProcess atomic.Pointer[process]
+	earlyMu       sync.Mutex
+	early         []unix.Signal // forwarded before a process was active
 )
 
-// forwardHostSignals routes host signals to p from now on.
+// forwardHostSignals routes host signals to p from now on. Subscribing to
+// some 50 signals costs over a millisecond (os/signal updates the mask one
+// signal at a time), so it happens beside the guest's start, not before it.
 func (p *process) forwardHostSignals() {
+	earlyMu.Lock()
 	activeProcess.Store(p)
+	pending := early
+	early = nil
+	earlyMu.Unlock()
+	for _, sig := range pending {
+		p.queueSignal(sig, newSigInfo(sig, siUser), nil)
+	}
 	forwardOnce.Do(func() {
-		ch := make(chan os.Signal, 64)
-		signal.Notify(ch, forwardedSignals...)
 		go func() {
+			ch := make(chan os.Signal, 64)
+			signal.Notify(ch, forwardedSignals...)
 			for s := range ch {
-				sig := s.(unix.Signal)
-				if p := activeProcess.Load(); p != nil {
-					p.queueSignal(sig, newSigInfo(sig, siUser), nil)
-				}
+				forwardHostSignal(s.(unix.Signal))
 			}
 		}()
 	})
+}
+
+func forwardHostSignal(sig unix.Signal) {
+	earlyMu.Lock()
+	p := activeProcess.Load()
+	if p == nil {
+		early = append(early, sig)
+		earlyMu.Unlock()
+		return
+	}
+	earlyMu.Unlock()
+	p.queueSignal(sig, newSigInfo(sig, siUser), nil)
 }
