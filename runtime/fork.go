@@ -410,6 +410,7 @@ func zeroPage(b []byte) bool {
 // the process the way the guest ended: with its exit code, or killed by the
 // same signal. It never returns.
 func ChildMain() {
+	subscribeHostSignals() // in parallel with rebuilding the guest
 	st, err := readForkState()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "km: fork child: %v\n", err)

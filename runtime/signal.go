@@ -752,10 +752,32 @@ var (
 	early         []unix.Signal // forwarded before a process was active
 )
 
-// forwardHostSignals routes host signals to p from now on. Subscribing to
-// some 50 signals costs over a millisecond (os/signal updates the mask one
-// signal at a time), so it happens beside the guest's start, not before it.
+// subscribeHostSignals starts taking the forwarded signals from the host
+// and returns a channel closed once that is in place. Subscribing to some
+// 50 signals costs over a millisecond (os/signal updates the mask one signal
+// at a time), so Run does it beside building the VM and waits only before
+// the guest's first instruction. Signals that arrive before a process is
+// active are kept for it.
+func subscribeHostSignals() <-chan struct{} {
+	forwardOnce.Do(func() {
+		subscribed = make(chan struct{})
+		go func() {
+			ch := make(chan os.Signal, 64)
+			signal.Notify(ch, forwardedSignals...)
+			close(subscribed)
+			for s := range ch {
+				forwardHostSignal(s.(unix.Signal))
+			}
+		}()
+	})
+	return subscribed
+}
+
+var subscribed chan struct{}
+
+// forwardHostSignals routes host signals to p from now on.
 func (p *process) forwardHostSignals() {
+	<-subscribeHostSignals()
 	earlyMu.Lock()
 	activeProcess.Store(p)
 	pending := early
@@ -764,15 +786,6 @@ func (p *process) forwardHostSignals() {
 	for _, sig := range pending {
 		p.queueSignal(sig, newSigInfo(sig, siUser), nil)
 	}
-	forwardOnce.Do(func() {
-		go func() {
-			ch := make(chan os.Signal, 64)
-			signal.Notify(ch, forwardedSignals...)
-			for s := range ch {
-				forwardHostSignal(s.(unix.Signal))
-			}
-		}()
-	})
 }
 
 func forwardHostSignal(sig unix.Signal) {

@@ -119,6 +119,7 @@ type process struct {
 // that are blocked in the host may still exist).
 func Run(ctx context.Context, cfg Config) (ExitStatus, error) {
 	started := time.Now()
+	subscribeHostSignals() // in parallel with building the VM
 	p, err := newProcess(cfg)
 	if err != nil {
 		return ExitStatus{}, err
