@@ -49,6 +49,7 @@ var (
 	ioctlSetXsave            = iow(0xa5, unsafe.Sizeof(Xsave{}))
 	ioctlGetXCRs             = ior(0xa6, unsafe.Sizeof(XCRs{}))
 	ioctlSetXCRs             = iow(0xa7, unsafe.Sizeof(XCRs{}))
+	ioctlGetTSCKHz           = ion(0xa3)
 )
 
 // APIVersion is the only KVM API version that has ever existed (KVM_API_VERSION).

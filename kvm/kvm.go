@@ -291,3 +291,12 @@ func (c *VCPU) ClearExitRequest() bool {
 	c.run.ImmediateExit = 0
 	return true
 }
+
+// TSCKHz is the guest's TSC frequency in kHz (KVM_GET_TSC_KHZ).
+func (c *VCPU) TSCKHz() (uint64, error) {
+	n, err := ioctl(c.fd, ioctlGetTSCKHz, 0)
+	if err != nil {
+		return 0, fmt.Errorf("KVM_GET_TSC_KHZ: %w", err)
+	}
+	return uint64(n), nil
+}

@@ -284,6 +284,8 @@ func (p *process) loadProgram(pr *program, env []string) (kvm.Regs, error) {
 		entry = interp.file.Entry + ibias
 	}
 
+	si.vdso = p.mapVDSO()
+
 	if err := p.mem.commit(stackTop-stackMax, stackMax); err != nil {
 		return kvm.Regs{}, err
 	}

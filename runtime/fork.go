@@ -76,6 +76,10 @@ type forkState struct {
 	// Shared file mappings, re-mapped shared in the child; their files
 	// follow the guest's descriptors.
 	Shared []sharedRange
+	// The vDSO clock: its data page and parameters (host-TSC based), so
+	// the child's clock continues the parent's line.
+	VdsoPage uint64
+	Vclock   [8]uint64
 }
 
 // sharedRange is a host MAP_SHARED file mapping inside guest memory.
@@ -156,6 +160,7 @@ func (t *thread) fork(req cloneRequest) uint64 {
 		Memory:   p.mem.size, Strict: p.cfg.Strict, Trace: p.trace != nil,
 		Root: p.fs.root, Cwd: p.fs.cwdPath(), KVMDevice: p.cfg.KVMDevice, Exe: p.exe, Vfork: vfork, Parent: p.pid,
 	}
+	p.vclock.save(st)
 	regs := *t.regs
 	regs.RAX = 0
 	regs.RIP, regs.RFLAGS = regs.RCX, regs.R11&rflagsUser|rflagsInitial
@@ -515,6 +520,7 @@ func restoreProcess(st *forkState) (*process, error) {
 		unix.Close(h)
 	}
 	p.exe = st.Exe
+	p.vclock = restoreVclock(st, p.mem)
 	for i, a := range st.Actions {
 		p.sig.actions[i] = sigaction{a[0], a[1], a[2], a[3]}
 	}

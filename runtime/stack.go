@@ -26,6 +26,7 @@ const (
 	atRandom        = 25
 	atHWCap2        = 26
 	atExecFn        = 31
+	atSysinfoEhdr   = 33
 	atMinSigStkSz   = 51
 	hwcap2FSGSBase  = 1 << 1
 	minSigStackSize = 2048 // what the kernel reports for a non-AVX-512 signal frame is larger; glibc takes the max
@@ -41,6 +42,7 @@ type startInfo struct {
 	uid, gid      uint64
 	euid, egid    uint64
 	hwcap, hwcap2 uint64
+	vdso          uint64 // AT_SYSINFO_EHDR, or 0: none
 }
 
 // buildStack writes argc/argv/envp/auxv below top and returns the initial
@@ -96,8 +98,11 @@ func buildStack(mem *guestMemory, top uint64, si *startInfo) (uint64, error) {
 		atUID, si.uid, atEUID, si.euid, atGID, si.gid, atEGID, si.egid,
 		atPlatform, platform, atHWCap, si.hwcap, atHWCap2, si.hwcap2, atClkTck, 100,
 		atSecure, 0, atRandom, randAddr, atExecFn, execFn, atMinSigStkSz, minSigStackSize,
-		atNull, 0,
 	}
+	if si.vdso != 0 {
+		auxv = append(auxv, atSysinfoEhdr, si.vdso)
+	}
+	auxv = append(auxv, atNull, 0)
 	words := make([]uint64, 0, 1+len(argv)+1+len(envp)+1+len(auxv))
 	words = append(words, uint64(len(argv)))
 	words = append(words, argv...)

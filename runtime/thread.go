@@ -177,6 +177,7 @@ func (t *thread) setup(st threadStart, reused bool) error {
 	}); err != nil {
 		return err
 	}
+	p.startVclock(c)
 	xcrs := kvm.XCRs{NrXCRs: 1}
 	xcrs.XCRs[0] = kvm.XCR{XCR: 0, Value: p.xcr0}
 	if err := c.SetXCRs(&xcrs); err != nil {

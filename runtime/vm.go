@@ -68,6 +68,7 @@ type process struct {
 	sys    *kvm.System
 	vm     *kvm.VM
 	mem    *guestMemory
+	vclock *vclock // the vDSO clock, or nil
 	sysMem []byte
 	cr3    uint64
 	cpuid  []kvm.CPUIDEntry
@@ -186,6 +187,7 @@ func (p *process) close() {
 	if p.fs != nil && p.fs.rootFD >= 0 {
 		unix.Close(p.fs.rootFD)
 	}
+	p.vclock.stop() // before the memory it writes goes
 	if p.mem != nil {
 		p.mem.close()
 	}
