@@ -17,7 +17,7 @@ import (
 	"github.com/kmvm/km/kvm"
 )
 
-//go:generate ./vdso/build.sh
+//go:generate vdso/build.sh
 
 // vdsoSO is the guest's vDSO (vdso/vdso.c, built by vdso/build.sh).
 //

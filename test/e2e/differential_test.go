@@ -65,6 +65,8 @@ var diffCases = []diffCase{
 	{name: "fileio", payload: "fileio", root: true, wantContains: []string{"done failed=0\n"}},
 	{name: "tls", payload: "tls", wantContains: []string{"counter=62 greeting=[changed]"}},
 	{name: "clock", payload: "clock", wantContains: []string{"time() plausible: ok\n"}},
+	{name: "vdso", payload: "vdso", wantContains: []string{"vdso symbols: ok\n", "maps has [vdso] and [vvar]: ok\n",
+		"vdso monotonic agrees with the syscall: ok\n", "monotonic never decreases over >= 1e6 calls in 4 threads: ok\n", "done failed=0\n"}},
 	{name: "recurse", payload: "recurse", wantStdout: "depth 100000 result 352729e103ce3351\n"},
 	{name: "nosys", payload: "nosys", wantContains: []string{"ENOSYS: yes"}},
 	{
