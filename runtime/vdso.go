@@ -216,38 +216,49 @@ func (p *process) refreshVclock() {
 			return
 		}
 		tsc, mono, rt, boot := clockSample()
-		lead := vdsoLead.Nanoseconds() << multShift / int64(vc.nominal)
 		if tsc > vc.tscBase {
-			next := tsc + uint64(lead)
 			nowNS, _ := vc.line(tsc, vc.mult)
-			ns, frac := vc.line(next, vc.mult)
-			diff := mono + vdsoLead.Nanoseconds() - int64(ns) // host ahead by diff at next
+			diff := mono - int64(nowNS) // the host is ahead by diff
 			ppm := max(-maxSlewPPM, min(maxSlewPPM, diff*1e6/vdsoRefresh.Nanoseconds()))
-			vc.prevMult = vc.mult
-			vc.mult = uint64(int64(vc.nominal) + int64(vc.nominal)*ppm/1e6)
-			vc.tscBase, vc.monoNS, vc.monoFrac = next, ns, frac
 			// Realtime and boottime follow the host exactly at the sample.
 			vc.rtOff = mono + rt - int64(nowNS)
 			vc.bootOff = mono + boot - int64(nowNS)
-			vc.publish()
+			vc.publishRate(uint64(int64(vc.nominal) + int64(vc.nominal)*ppm/1e6))
 		}
 		vc.mu.Unlock()
 	}
 }
 
-// publish writes the parameters to the guest's data page under the
-// seqlock. vc.mu is held.
-func (vc *vclock) publish() {
-	if vc.page == 0 || !vc.started || vc.stopped {
-		return
-	}
-	b, err := vc.mem.slice(vc.page, pageSize)
-	if err != nil {
+// publishRate switches to rate mult from vdsoLead ahead. The new base is
+// taken inside the seqlock's write section: a reader holding the old
+// parameters read the TSC before the section began, so before the new base,
+// where old and new parameters agree. vc.mu is held.
+func (vc *vclock) publishRate(mult uint64) {
+	b, ok := vc.pageBytes()
+	if !ok {
 		return
 	}
 	seq := (*uint32)(unsafe.Pointer(&b[vvarSeq]))
 	s := atomic.LoadUint32(seq) | 1
 	atomic.StoreUint32(seq, s)
+	lead := uint64(vdsoLead.Nanoseconds()<<multShift) / vc.nominal
+	next := rdtsc() + lead
+	ns, frac := vc.line(next, vc.mult)
+	vc.prevMult, vc.mult = vc.mult, mult
+	vc.tscBase, vc.monoNS, vc.monoFrac = next, ns, frac
+	vc.write(b)
+	atomic.StoreUint32(seq, s+1) // x86 stores are not reordered with stores
+}
+
+func (vc *vclock) pageBytes() ([]byte, bool) {
+	if vc.page == 0 || !vc.started || vc.stopped {
+		return nil, false
+	}
+	b, err := vc.mem.slice(vc.page, pageSize)
+	return b, err == nil
+}
+
+func (vc *vclock) write(b []byte) {
 	le.PutUint64(b[vvarTSCBase:], uint64(int64(vc.tscBase)+vc.offset))
 	le.PutUint64(b[vvarMonoNS:], vc.monoNS)
 	le.PutUint64(b[vvarMonoFrac:], vc.monoFrac)
@@ -256,7 +267,20 @@ func (vc *vclock) publish() {
 	le.PutUint64(b[vvarRealtimeOff:], uint64(vc.rtOff))
 	le.PutUint64(b[vvarBoottimeOff:], uint64(vc.bootOff))
 	le.PutUint32(b[vvarEnabled:], 1)
-	atomic.StoreUint32(seq, s+1) // x86 stores are not reordered with stores
+}
+
+// publish writes the parameters to the guest's data page under the
+// seqlock. vc.mu is held.
+func (vc *vclock) publish() {
+	b, ok := vc.pageBytes()
+	if !ok {
+		return
+	}
+	seq := (*uint32)(unsafe.Pointer(&b[vvarSeq]))
+	s := atomic.LoadUint32(seq) | 1
+	atomic.StoreUint32(seq, s)
+	vc.write(b)
+	atomic.StoreUint32(seq, s+1)
 }
 
 // stop ends publishing: the guest memory is going away.

@@ -30,8 +30,13 @@ extern const char __ehdr_start[] __attribute__((visibility("hidden")));
 enum { CLK_REALTIME = 0, CLK_MONOTONIC = 1, CLK_REALTIME_COARSE = 5, CLK_MONOTONIC_COARSE = 6, CLK_BOOTTIME = 7 };
 enum { NR_gettimeofday = 96, NR_time = 201, NR_clock_gettime = 228, NR_clock_getres = 229, NR_getcpu = 309 };
 
-static inline const struct vvar *vvar(void) {
-	return (const struct vvar *)(__ehdr_start - PAGE);
+// vvar hides the page's origin from the compiler (it derives from a const
+// object, whose loads it would otherwise hoist or sink past the seqlock's
+// barriers) and makes every field access volatile, so loads stay in order.
+static inline const volatile struct vvar *vvar(void) {
+	const char *p = __ehdr_start - PAGE;
+	__asm__("" : "+r"(p));
+	return (const volatile struct vvar *)p;
 }
 
 static inline long sys3(long nr, long a, long b, long c) {
@@ -49,7 +54,7 @@ static inline uint64_t rdtsc_ordered(void) {
 // mono returns CLOCK_MONOTONIC in ns and the offset for clock id, or
 // returns 0 when the data page is not usable.
 static int mono(int64_t *ns, int64_t *off, int clk) {
-	const struct vvar *v = vvar();
+	const volatile struct vvar *v = vvar();
 	uint32_t s;
 	int64_t r, o;
 	do {
