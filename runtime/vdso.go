@@ -47,6 +47,7 @@ const (
 	vdsoLead         = 10 * time.Millisecond // a new rate starts this far in the future
 	maxSlewPPM       = 500                   // rate correction bound, parts per million
 	clockSampleTries = 5
+	vvarName         = "[vvar]"
 )
 
 // vdsoImage is the vDSO laid out as loaded (segments at their addresses).
@@ -210,10 +211,20 @@ func (p *process) refreshVclock() {
 			return
 		case <-tick.C:
 		}
+		// execMu keeps p.as still; as.mu keeps the guest from mapping
+		// something else where [vvar] is while it is written.
+		p.execMu.Lock()
+		as := p.as
+		as.mu.Lock()
 		vc.mu.Lock()
 		if vc.stopped {
 			vc.mu.Unlock()
+			as.mu.Unlock()
+			p.execMu.Unlock()
 			return
+		}
+		if i := as.find(vc.page); vc.page != 0 && (i < 0 || as.maps[i].name != vvarName) {
+			vc.page = 0 // the guest unmapped or moved it: stop writing there
 		}
 		tsc, mono, rt, boot := clockSample()
 		if tsc > vc.tscBase {
@@ -226,6 +237,8 @@ func (p *process) refreshVclock() {
 			vc.publishRate(uint64(int64(vc.nominal) + int64(vc.nominal)*ppm/1e6))
 		}
 		vc.mu.Unlock()
+		as.mu.Unlock()
+		p.execMu.Unlock()
 	}
 }
 
@@ -312,7 +325,7 @@ func (p *process) mapVDSO() uint64 {
 	if p.mem.write(addr+pageSize, img) != nil {
 		return 0
 	}
-	as.insert(mapping{start: addr, end: addr + pageSize, prot: unix.PROT_READ, name: "[vvar]"})
+	as.insert(mapping{start: addr, end: addr + pageSize, prot: unix.PROT_READ, name: vvarName})
 	as.insert(mapping{start: addr + pageSize, end: addr + n, prot: unix.PROT_READ | unix.PROT_EXEC, name: "[vdso]"})
 	if p.vclock == nil {
 		p.vclock = &vclock{mem: p.mem}
