@@ -33,3 +33,11 @@ func (t *thread) block(fn func() (uintptr, unix.Errno)) (uintptr, unix.Errno) {
 		}
 	}
 }
+
+// blockSyscall makes one host syscall through block.
+func (t *thread) blockSyscall(nr, a1, a2, a3, a4, a5, a6 uintptr) (uintptr, unix.Errno) {
+	return t.block(func() (uintptr, unix.Errno) {
+		r, _, e := unix.Syscall6(nr, a1, a2, a3, a4, a5, a6)
+		return r, e
+	})
+}

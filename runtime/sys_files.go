@@ -63,10 +63,7 @@ func fdIO(nr uintptr) handler {
 		if e != 0 {
 			return e
 		}
-		r, en := t.block(func() (uintptr, unix.Errno) {
-			r, _, en := unix.Syscall6(nr, uintptr(h), ptr(b), uintptr(len(b)), uintptr(a[3]), 0, 0)
-			return r, en
-		})
+		r, en := t.blockSyscall(nr, uintptr(h), ptr(b), uintptr(len(b)), uintptr(a[3]), 0, 0)
 		return result(r, en)
 	}
 }
@@ -114,10 +111,7 @@ func fdIOV(nr uintptr) handler {
 		if len(iov) > 0 {
 			p = uintptr(unsafe.Pointer(&iov[0]))
 		}
-		r, en := t.block(func() (uintptr, unix.Errno) {
-			r, _, en := unix.Syscall6(nr, uintptr(h), p, uintptr(len(iov)), uintptr(a[3]), uintptr(a[4]), uintptr(a[5]))
-			return r, en
-		})
+		r, en := t.blockSyscall(nr, uintptr(h), p, uintptr(len(iov)), uintptr(a[3]), uintptr(a[4]), uintptr(a[5]))
 		return result(r, en)
 	}
 }

@@ -300,10 +300,7 @@ func sysSendfile(t *thread, a args) uint64 {
 	if e != 0 {
 		return e
 	}
-	return t.sigpipe(result(t.block(func() (uintptr, unix.Errno) {
-		r, _, e := unix.Syscall6(unix.SYS_SENDFILE, uintptr(out), uintptr(in), off, uintptr(a[3]), 0, 0)
-		return r, e
-	})), 0)
+	return t.sigpipe(result(t.blockSyscall(unix.SYS_SENDFILE, uintptr(out), uintptr(in), off, uintptr(a[3]), 0, 0)), 0)
 }
 
 func sysSplice(t *thread, a args) uint64 {
@@ -319,10 +316,7 @@ func sysSplice(t *thread, a args) uint64 {
 	if e != 0 {
 		return e
 	}
-	return t.sigpipe(result(t.block(func() (uintptr, unix.Errno) {
-		r, _, e := unix.Syscall6(unix.SYS_SPLICE, uintptr(in), offIn, uintptr(out), offOut, uintptr(a[4]), uintptr(uint32(a[5])))
-		return r, e
-	})), 0)
+	return t.sigpipe(result(t.blockSyscall(unix.SYS_SPLICE, uintptr(in), offIn, uintptr(out), offOut, uintptr(a[4]), uintptr(uint32(a[5])))), 0)
 }
 
 func sysTee(t *thread, a args) uint64 {
@@ -330,10 +324,7 @@ func sysTee(t *thread, a args) uint64 {
 	if e != 0 {
 		return e
 	}
-	return t.sigpipe(result(t.block(func() (uintptr, unix.Errno) {
-		r, _, e := unix.Syscall6(unix.SYS_TEE, uintptr(in), uintptr(out), uintptr(a[2]), uintptr(uint32(a[3])), 0, 0)
-		return r, e
-	})), 0)
+	return t.sigpipe(result(t.blockSyscall(unix.SYS_TEE, uintptr(in), uintptr(out), uintptr(a[2]), uintptr(uint32(a[3])), 0, 0)), 0)
 }
 
 func sysCopyFileRange(t *thread, a args) uint64 {

@@ -294,10 +294,7 @@ func sysConnect(t *thread, a args) uint64 {
 		return e
 	}
 	defer done()
-	return result(t.block(func() (uintptr, unix.Errno) {
-		_, _, e := unix.Syscall(unix.SYS_CONNECT, uintptr(h), ptr(sa), uintptr(len(sa)))
-		return 0, e
-	}))
+	return result(t.blockSyscall(unix.SYS_CONNECT, uintptr(h), ptr(sa), uintptr(len(sa)), 0, 0, 0))
 }
 
 func sysAccept(t *thread, a args) uint64 { return t.accept4(a[0], a[1], a[2], 0) }
@@ -402,10 +399,7 @@ func sysSendto(t *thread, a args) uint64 {
 		return e
 	}
 	defer done()
-	return t.sigpipe(result(t.block(func() (uintptr, unix.Errno) {
-		r, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(h), ptr(buf), uintptr(len(buf)), uintptr(flags), ptr(sa), uintptr(len(sa)))
-		return r, e
-	})), flags)
+	return t.sigpipe(result(t.blockSyscall(unix.SYS_SENDTO, uintptr(h), ptr(buf), uintptr(len(buf)), uintptr(flags), ptr(sa), uintptr(len(sa)))), flags)
 }
 
 func sysRecvfrom(t *thread, a args) uint64 {
@@ -424,10 +418,7 @@ func sysRecvfrom(t *thread, a args) uint64 {
 	if out.addr != 0 {
 		saPtr, lenPtr = uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&salen))
 	}
-	r, en := t.block(func() (uintptr, unix.Errno) {
-		r, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(h), ptr(buf), uintptr(len(buf)), uintptr(flags), saPtr, lenPtr)
-		return r, e
-	})
+	r, en := t.blockSyscall(unix.SYS_RECVFROM, uintptr(h), ptr(buf), uintptr(len(buf)), uintptr(flags), saPtr, lenPtr)
 	if en != 0 {
 		return neg(en)
 	}
@@ -664,10 +655,7 @@ func sysSendmsg(t *thread, a args) uint64 {
 		return e
 	}
 	defer m.release()
-	return t.sigpipe(result(t.block(func() (uintptr, unix.Errno) {
-		r, _, e := unix.Syscall(unix.SYS_SENDMSG, uintptr(h), uintptr(unsafe.Pointer(&m.hdr)), uintptr(flags))
-		return r, e
-	})), flags)
+	return t.sigpipe(result(t.blockSyscall(unix.SYS_SENDMSG, uintptr(h), uintptr(unsafe.Pointer(&m.hdr)), uintptr(flags), 0, 0, 0)), flags)
 }
 
 func sysRecvmsg(t *thread, a args) uint64 {
@@ -680,10 +668,7 @@ func sysRecvmsg(t *thread, a args) uint64 {
 	if e != 0 {
 		return e
 	}
-	r, en := t.block(func() (uintptr, unix.Errno) {
-		r, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(h), uintptr(unsafe.Pointer(&m.hdr)), uintptr(flags|unix.MSG_CMSG_CLOEXEC))
-		return r, e
-	})
+	r, en := t.blockSyscall(unix.SYS_RECVMSG, uintptr(h), uintptr(unsafe.Pointer(&m.hdr)), uintptr(flags|unix.MSG_CMSG_CLOEXEC), 0, 0, 0)
 	if en != 0 {
 		return neg(en)
 	}
@@ -749,10 +734,7 @@ func sysSendmmsg(t *thread, a args) uint64 {
 			m.release()
 		}
 	}()
-	r, en := t.block(func() (uintptr, unix.Errno) {
-		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(h), mmsgPtr(hs), uintptr(len(hs)), uintptr(flags), 0, 0)
-		return r, e
-	})
+	r, en := t.blockSyscall(unix.SYS_SENDMMSG, uintptr(h), mmsgPtr(hs), uintptr(len(hs)), uintptr(flags), 0, 0)
 	if en != 0 {
 		return t.sigpipe(neg(en), flags)
 	}

@@ -74,10 +74,7 @@ func sysEpollWait(t *thread, a args) uint64 {
 	if err != nil {
 		return neg(unix.EFAULT)
 	}
-	r, e := t.block(func() (uintptr, unix.Errno) {
-		r, _, e := unix.Syscall6(unix.SYS_EPOLL_WAIT, uintptr(ep), ptr(b), uintptr(n), uintptr(int32(a[3])), 0, 0)
-		return r, e
-	})
+	r, e := t.blockSyscall(unix.SYS_EPOLL_WAIT, uintptr(ep), ptr(b), uintptr(n), uintptr(int32(a[3])), 0, 0)
 	return result(r, e)
 }
 

@@ -86,10 +86,7 @@ func sysNanosleep(t *thread, a args) uint64 {
 	if e != 0 {
 		return e
 	}
-	_, en := t.block(func() (uintptr, unix.Errno) {
-		_, _, en := unix.Syscall(unix.SYS_NANOSLEEP, req, rem, 0)
-		return 0, en
-	})
+	_, en := t.blockSyscall(unix.SYS_NANOSLEEP, req, rem, 0, 0, 0, 0)
 	return result(0, en)
 }
 
@@ -102,10 +99,7 @@ func sysClockNanosleep(t *thread, a args) uint64 {
 	if e != 0 {
 		return e
 	}
-	_, en := t.block(func() (uintptr, unix.Errno) {
-		_, _, en := unix.Syscall6(unix.SYS_CLOCK_NANOSLEEP, uintptr(a[0]), uintptr(a[1]), req, rem, 0, 0)
-		return 0, en
-	})
+	_, en := t.blockSyscall(unix.SYS_CLOCK_NANOSLEEP, uintptr(a[0]), uintptr(a[1]), req, rem, 0, 0)
 	return result(0, en)
 }
 

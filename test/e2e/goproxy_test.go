@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -32,22 +30,7 @@ func TestGoProxyServer(t *testing.T) {
 			expectLine(t, lines, "listening procs=2", stderr)
 
 			base := fmt.Sprintf("http://127.0.0.1:%d", port)
-			client := &http.Client{Timeout: 60 * time.Second}
-			get := func(path, want string) error {
-				resp, err := client.Get(base + path)
-				if err != nil {
-					return err
-				}
-				defer resp.Body.Close()
-				body, err := io.ReadAll(resp.Body)
-				if err != nil {
-					return err
-				}
-				if resp.StatusCode != 200 || string(body) != want {
-					return fmt.Errorf("GET %s: %d %q, want %q", path, resp.StatusCode, body, want)
-				}
-				return nil
-			}
+			get := func(path, want string) error { return httpGet(base+path, want) }
 			if err := get("/healthz", "ok procs=2\n"); err != nil {
 				t.Fatal(err)
 			}

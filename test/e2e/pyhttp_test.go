@@ -68,22 +68,7 @@ func TestPythonHTTPServer(t *testing.T) {
 			expectLine(t, lines, "listening", stderr)
 
 			url := fmt.Sprintf("http://127.0.0.1:%d", port)
-			client := &http.Client{Timeout: 30 * time.Second}
-			get := func(path string) error {
-				resp, err := client.Get(url + path)
-				if err != nil {
-					return err
-				}
-				defer resp.Body.Close()
-				body, err := io.ReadAll(resp.Body)
-				if err != nil {
-					return err
-				}
-				if resp.StatusCode != 200 || string(body) != "hello from km "+path+"\n" {
-					return fmt.Errorf("GET %s: %d %q", path, resp.StatusCode, body)
-				}
-				return nil
-			}
+			get := func(path string) error { return httpGet(url+path, "hello from km "+path+"\n") }
 			for i := 0; i < 200; i++ {
 				if err := get(fmt.Sprintf("/seq/%d", i)); err != nil {
 					t.Fatalf("sequential request %d: %v", i, err)
@@ -129,6 +114,24 @@ func TestPythonHTTPServer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// httpGet fetches url and checks for a 200 with body want.
+func httpGet(url, want string) error {
+	client := &http.Client{Timeout: 60 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != 200 || string(body) != want {
+		return fmt.Errorf("GET %s: %d %q, want %q", url, resp.StatusCode, body, want)
+	}
+	return nil
 }
 
 // startLines starts cmd and returns its stdout lines as they come, and its
