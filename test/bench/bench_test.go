@@ -20,6 +20,7 @@ import (
 
 	"github.com/kmvm/km/runtime"
 	"github.com/kmvm/km/test/pyroot"
+	"github.com/kmvm/km/test/repo"
 )
 
 var (
@@ -45,13 +46,11 @@ func TestMain(m *testing.M) {
 }
 
 func repoRoot() string {
-	wd, _ := os.Getwd()
-	for d := wd; d != "/"; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d
-		}
+	root, err := repo.Root()
+	if err != nil {
+		panic(err)
 	}
-	return wd
+	return root
 }
 
 func run(name string, args ...string) error {

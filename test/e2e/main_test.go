@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kmvm/km/test/repo"
 )
 
 // A flavour is one way of building the payloads.
@@ -50,7 +52,7 @@ func TestMain(m *testing.M) {
 
 func testMain(m *testing.M) int {
 	var err error
-	if repoRoot, err = findRepoRoot(); err != nil {
+	if repoRoot, err = repo.Root(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
@@ -74,23 +76,6 @@ func testMain(m *testing.M) int {
 	fmt.Fprintf(os.Stderr, "e2e: built km and %d C payloads x %d flavours + %d Go payloads in %v\n",
 		len(cPayloads), len(cFlavours), len(goPayloads), time.Since(start).Round(time.Millisecond))
 	return m.Run()
-}
-
-func findRepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("go.mod not found in any parent directory")
-		}
-		dir = parent
-	}
 }
 
 // A buildJob is one compiler invocation.

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kmvm/km/test/repo"
 )
 
 const (
@@ -49,7 +51,7 @@ func TestMain(m *testing.M) { os.Exit(testMain(m)) }
 
 func testMain(m *testing.M) int {
 	var err error
-	if repoRoot, err = findRepoRoot(); err != nil {
+	if repoRoot, err = repo.Root(); err != nil {
 		fmt.Fprintln(os.Stderr, "shim tests:", err)
 		return 1
 	}
@@ -97,23 +99,6 @@ func testMain(m *testing.M) int {
 func stopAll() {
 	for _, d := range daemons {
 		d.stop()
-	}
-}
-
-func findRepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("go.mod not found")
-		}
-		dir = parent
 	}
 }
 
