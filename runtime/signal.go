@@ -353,9 +353,9 @@ func restartable(nr uint64) bool {
 	return false
 }
 
-// neverRestarted lists the syscalls that report EINTR even when the signal
-// ran no handler... except that Linux restarts those too when no handler
-// runs; only the waits on signals themselves end.
+// neverRestarted lists the syscalls that end with EINTR even when the
+// signal ran no handler: the waits for signals themselves. Linux restarts
+// every other interrupted call in that case.
 func neverRestarted(nr uint64) bool {
 	switch nr {
 	case unix.SYS_RT_SIGSUSPEND, unix.SYS_PAUSE, unix.SYS_RT_SIGTIMEDWAIT:

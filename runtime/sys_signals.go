@@ -433,13 +433,25 @@ func sysRtSigtimedwait(t *thread, a args) uint64 {
 		deadline = timer.C
 	}
 	s := t.p.sig
-	for {
-		s.mu.Lock()
+	// take dequeues a waited-for signal (blocked ones too: that is
+	// sigwait's point) and writes its siginfo.
+	take := func() (uint64, bool) {
 		sig, si, ok := t.pending.take(set)
 		if !ok {
 			sig, si, ok = s.pending.take(set)
 		}
-		other := t.deliverableLocked()
+		if !ok {
+			return 0, false
+		}
+		if infoAddr != 0 && t.p.mem.write(infoAddr, si[:]) != nil {
+			return neg(unix.EFAULT), true
+		}
+		return uint64(sig), true
+	}
+	for {
+		s.mu.Lock()
+		ret, ok := take()
+		other := !ok && t.deliverableLocked()
 		if ok || other {
 			t.waitSet = 0
 		} else {
@@ -447,10 +459,7 @@ func sysRtSigtimedwait(t *thread, a args) uint64 {
 		}
 		s.mu.Unlock()
 		if ok {
-			if infoAddr != 0 && t.p.mem.write(infoAddr, si[:]) != nil {
-				return neg(unix.EFAULT)
-			}
-			return uint64(sig)
+			return ret
 		}
 		if other {
 			t.interrupt.Store(true)
@@ -459,25 +468,19 @@ func sysRtSigtimedwait(t *thread, a args) uint64 {
 		select {
 		case <-t.wake:
 		case <-deadline:
+			// One last look: a signal may have come with the deadline.
 			s.mu.Lock()
 			t.waitSet = 0
-			s.mu.Unlock()
-			// One last look: a signal may have arrived with the deadline.
-			deadline = nil
-			s.mu.Lock()
-			sig, si, ok := t.pending.take(set)
-			if !ok {
-				sig, si, ok = s.pending.take(set)
-			}
+			ret, ok := take()
 			s.mu.Unlock()
 			if ok {
-				if infoAddr != 0 && t.p.mem.write(infoAddr, si[:]) != nil {
-					return neg(unix.EFAULT)
-				}
-				return uint64(sig)
+				return ret
 			}
 			return neg(unix.EAGAIN)
 		case <-t.p.exited:
+			s.mu.Lock()
+			t.waitSet = 0
+			s.mu.Unlock()
 			return neg(unix.EINTR)
 		}
 	}
