@@ -52,6 +52,10 @@ func TestMain(m *testing.M) {
 
 func testMain(m *testing.M) int {
 	var err error
+	if err = repo.KeepFDsToSelf(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
 	if repoRoot, err = repo.Root(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1

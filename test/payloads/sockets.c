@@ -264,6 +264,7 @@ static void test_readiness(void) {
 
 	// Not-open descriptors and bad arguments.
 	fd_set bad;
+	close(200); // a CI runner may hand its own fds down
 	FD_ZERO(&bad);
 	FD_SET(200, &bad);
 	tv = (struct timeval){0, 0};

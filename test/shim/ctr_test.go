@@ -34,8 +34,7 @@ func TestRunMatchesRunc(t *testing.T) {
 		before := snapshot()
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
-				want := d.runIn(runcRuntime, cid(t, "runc"), c.opts, c.argv...)
-				got := d.runIn(kmRuntime, cid(t, c.name), c.opts, c.argv...)
+				got, want := d.compareWithRunc(t, c.name, c.opts, c.argv...)
 				if got.stdout != want.stdout || got.code != want.code {
 					t.Errorf("km:   %v\nrunc: %v", got, want)
 				}
@@ -291,8 +290,7 @@ func TestMounts(t *testing.T) {
 			{"bind-and-dev", bind, []string{"/readfile", "/data/f", "/dev/null", "/dev/zero", "/data/missing"}},
 			{"readonly-root", []string{"--read-only"}, []string{"/writetmp"}},
 		} {
-			want := d.runIn(runcRuntime, cid(t, "mnt-runc"), c.opts, c.argv...)
-			got := d.runIn(kmRuntime, cid(t, "mnt"), c.opts, c.argv...)
+			got, want := d.compareWithRunc(t, "mnt", c.opts, c.argv...)
 			if got.code != want.code || got.stdout != want.stdout || got.stdout == "" {
 				t.Errorf("%s:\nkm:   %v\nrunc: %v", c.name, got, want)
 			}

@@ -54,19 +54,45 @@ func snapshot() resources {
 	return r
 }
 
-// settled waits for the shims' asynchronous exits, then compares the host
-// against before.
+// checkNoLeaks waits for the shims' asynchronous exits, then checks that
+// nothing exists on the host that was not there before. Things that were
+// there and went away are fine: an earlier test's shim may still have been
+// exiting when before was taken.
 func checkNoLeaks(t *testing.T, before resources) {
 	t.Helper()
-	var now resources
+	var extra resources
 	for i := 0; i < 100; i++ {
-		now = snapshot()
-		if reflect.DeepEqual(now, before) {
+		extra = added(before, snapshot())
+		if reflect.DeepEqual(extra, resources{}) {
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Errorf("resources leaked:\nbefore %s\nafter  %s", fmtRes(before), fmtRes(now))
+	t.Errorf("resources leaked: %s\nbefore: %s", fmtRes(extra), fmtRes(before))
+}
+
+// added returns what now has that before has not.
+func added(before, now resources) resources {
+	diff := func(b, n []string) []string {
+		seen := make(map[string]bool, len(b))
+		for _, s := range b {
+			seen[s] = true
+		}
+		var out []string
+		for _, s := range n {
+			if !seen[s] {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return resources{
+		Monitors: diff(before.Monitors, now.Monitors),
+		Shims:    diff(before.Shims, now.Shims),
+		Mounts:   diff(before.Mounts, now.Mounts),
+		Sockets:  diff(before.Sockets, now.Sockets),
+		Cgroups:  diff(before.Cgroups, now.Cgroups),
+	}
 }
 
 func fmtRes(r resources) string {
