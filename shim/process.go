@@ -188,10 +188,22 @@ func restoreNS(joined []nsJoin, origs []*os.File) bool {
 	return true
 }
 
+// readerWait bounds how long Create waits for the client to open the read
+// side of an output FIFO (containerd and ctr open it before Create).
+const readerWait = 30 * time.Second
+
 // openOutput opens a stdout/stderr destination: a FIFO path from
-// containerd, a file:// URI, or nothing (/dev/null). FIFOs are opened
-// read-write so the open never blocks, whatever containerd's reader does.
-func openOutput(p string) (*os.File, error) {
+// containerd, a file:// URI, or nothing (/dev/null).
+//
+// A FIFO is first opened write-only, which blocks until the client's reader
+// has it open (as runc's shim does in Create): a program that writes and
+// exits before the reader's open(2) ran would otherwise have its output
+// discarded with the pipe, which happened to ctr with 20 containers starting
+// at once. The descriptor handed to the monitor is then opened read-write,
+// so the monitor's writes never fail with EPIPE when the reader goes away
+// (a containerd restart), and only then is the write-only one closed, so
+// the reader never sees a moment without writers (an early EOF).
+func openOutput(ctx context.Context, p string) (*os.File, error) {
 	if p == "" {
 		return os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	}
@@ -207,6 +219,16 @@ func openOutput(p string) (*os.File, error) {
 			p = u.Path
 		default:
 			return nil, fmt.Errorf("stdio URI %q: scheme %q not supported by km (use a FIFO or file://)", p, u.Scheme)
+		}
+	}
+	if st, err := os.Stat(p); err == nil && st.Mode()&os.ModeNamedPipe != 0 {
+		wctx, cancel := context.WithTimeout(ctx, readerWait)
+		w, err := fifo.OpenFifo(wctx, p, unix.O_WRONLY, 0)
+		cancel()
+		if err != nil {
+			log.G(ctx).WithError(err).WithField("fifo", p).Warn("no reader opened the output FIFO; output may be lost")
+		} else {
+			defer w.Close()
 		}
 	}
 	return os.OpenFile(p, os.O_RDWR, 0)
@@ -329,7 +351,7 @@ func (p *proc) start(ctx context.Context, mc monitorConfig, c *container, joins 
 		childFiles = append(childFiles, out, errf)
 		cmd.Stdout, cmd.Stderr = out, errf
 	} else {
-		out, err := openOutput(p.io.stdout)
+		out, err := openOutput(ctx, p.io.stdout)
 		if err != nil {
 			ours.Close()
 			p.closeIO()
@@ -338,7 +360,7 @@ func (p *proc) start(ctx context.Context, mc monitorConfig, c *container, joins 
 		childFiles = append(childFiles, out)
 		errf := out
 		if p.io.stderr != p.io.stdout {
-			if errf, err = openOutput(p.io.stderr); err != nil {
+			if errf, err = openOutput(ctx, p.io.stderr); err != nil {
 				ours.Close()
 				p.closeIO()
 				return fmt.Errorf("stderr: %w", err)
@@ -434,7 +456,7 @@ func (p *proc) wireConsole(ctx context.Context) error {
 		p.stdinR = in
 		go io.Copy(p.console, in)
 	}
-	out, err := openOutput(p.io.stdout)
+	out, err := openOutput(ctx, p.io.stdout)
 	if err != nil {
 		return fmt.Errorf("stdout: %w", err)
 	}
