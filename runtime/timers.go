@@ -1,0 +1,281 @@
+package runtime
+
+// POSIX timers (timer_create) are the monitor's own. Each guest timer is a
+// host timerfd on the guest's clock: the host keeps the time, TIMER_ABSTIME,
+// intervals and the itimerspec checks exactly as a Linux timer would, and a
+// goroutine parked in Go's poller on the timerfd turns each expiry into the
+// guest's signal with a full siginfo (SI_TIMER, si_timerid, si_overrun,
+// si_value), aimed at the process or, for SIGEV_THREAD_ID, at one thread.
+//
+// Overruns as on Linux: a timer has at most one instance of its signal
+// queued; an expiry while it is still queued adds to that instance's
+// si_overrun. timer_getoverrun reports the overrun of the last instance
+// taken off the queue.
+
+import (
+	"math"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxTimers bounds a process's timers (Linux: RLIMIT_SIGPENDING); each is a
+// host descriptor of the monitor.
+const maxTimers = 4096
+
+// siginfo _timer fields (<asm-generic/siginfo.h>).
+const (
+	siTimerID = 16
+	siOverrun = 20
+	siValue   = 24
+)
+
+// struct sigevent fields and notify kinds.
+const (
+	sizeofSigevent = 64
+	sevValue       = 0
+	sevSigno       = 8
+	sevNotify      = 12
+	sevTID         = 16
+
+	sigevSignal   = 0
+	sigevNone     = 1
+	sigevThread   = 2 // glibc/musl implement it with SIGEV_THREAD_ID; the kernel treats it as SIGEV_SIGNAL
+	sigevThreadID = 4
+)
+
+// posixTimers is a process's timers; the zero value is ready.
+type posixTimers struct {
+	mu      sync.Mutex
+	byID    map[int32]*posixTimer
+	nextID  int32
+	watched bool // a goroutine deletes them when the process exits
+}
+
+type posixTimer struct {
+	id     int32
+	fd     *os.File // the host timerfd
+	notify int32
+	signo  unix.Signal
+	value  uint64 // sigev_value
+	tid    int    // SIGEV_THREAD_ID's thread
+
+	mu          sync.Mutex // the fields below
+	deleted     bool
+	queued      bool  // an instance was queued and not yet seen taken
+	overrun     int32 // that instance's si_overrun
+	lastOverrun int32 // the last taken instance's (timer_getoverrun)
+}
+
+// timerClockErr is timer_create's answer for clocks a timerfd cannot run:
+// Linux has no timers on the raw and coarse clocks; CPU-time clocks and
+// CLOCK_TAI are Linux's but not km's (EINVAL, as for an unknown clock).
+var timerClockErr = map[int32]unix.Errno{
+	unix.CLOCK_MONOTONIC_RAW: unix.EOPNOTSUPP, unix.CLOCK_REALTIME_COARSE: unix.EOPNOTSUPP,
+	unix.CLOCK_MONOTONIC_COARSE: unix.EOPNOTSUPP,
+}
+
+// createTimer makes a timer from a parsed sigevent and returns its id;
+// valueIsID: there was no sigevent, and sigev_value is the id (Linux).
+func (p *process) createTimer(clock int32, pt *posixTimer, valueIsID bool) (int32, unix.Errno) {
+	if e, ok := timerClockErr[clock]; ok {
+		return 0, e
+	}
+	if clock < 0 {
+		return 0, unix.EINVAL // CPU-time clocks of a pid or thread
+	}
+	ts := &p.timers
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if len(ts.byID) >= maxTimers {
+		return 0, unix.EAGAIN
+	}
+	fd, err := unix.TimerfdCreate(int(clock), unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	switch err {
+	case nil:
+	case unix.EINVAL, unix.EPERM: // unknown or CPU clock; alarm clocks without CAP_WAKE_ALARM
+		return 0, err.(unix.Errno)
+	default:
+		return 0, unix.EAGAIN // the monitor is out of descriptors or memory
+	}
+	if ts.byID == nil {
+		ts.byID = map[int32]*posixTimer{}
+	}
+	// Ids count up from 0 and wrap, skipping live ones (Linux 6.x).
+	for ts.byID[ts.nextID] != nil {
+		ts.nextID = (ts.nextID + 1) & math.MaxInt32
+	}
+	pt.id = ts.nextID
+	ts.nextID = (ts.nextID + 1) & math.MaxInt32
+	if valueIsID {
+		pt.value = uint64(pt.id)
+	}
+	pt.fd = os.NewFile(uintptr(fd), "timer") // non-blocking: reads park in the poller
+	ts.byID[pt.id] = pt
+	if !ts.watched {
+		ts.watched = true
+		go func() {
+			<-p.exited
+			p.deleteAllTimers()
+		}()
+	}
+	if pt.notify != sigevNone {
+		go p.runTimer(pt)
+	}
+	return pt.id, 0
+}
+
+func (p *process) timer(id int32) *posixTimer {
+	p.timers.mu.Lock()
+	defer p.timers.mu.Unlock()
+	return p.timers.byID[id]
+}
+
+// runTimer turns pt's expiries into signals until pt is deleted.
+func (p *process) runTimer(pt *posixTimer) {
+	var b [8]byte
+	for {
+		if n, err := pt.fd.Read(b[:]); err != nil || n != len(b) {
+			return
+		}
+		p.timerFired(pt, le.Uint64(b[:]))
+	}
+}
+
+// timerFired queues pt's signal for n expiries, or adds them to the
+// instance still queued.
+func (p *process) timerFired(pt *posixTimer, n uint64) {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	if pt.deleted || p.isExited() || n == 0 {
+		return
+	}
+	target, ok := p.timerTarget(pt)
+	if !ok {
+		return // its thread is gone
+	}
+	s := p.sig
+	s.mu.Lock()
+	if si := pt.queuedLocked(p, target); si != nil {
+		pt.overrun = addOverrun(pt.overrun, n)
+		le.PutUint32(si[siOverrun:], uint32(pt.overrun))
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	if pt.queued {
+		pt.lastOverrun = pt.overrun
+	}
+	pt.overrun = addOverrun(0, n-1)
+	si := newSigInfo(pt.signo, siTimer)
+	le.PutUint32(si[siTimerID:], uint32(pt.id))
+	le.PutUint32(si[siOverrun:], uint32(pt.overrun))
+	le.PutUint64(si[siValue:], pt.value)
+	// Only this goroutine queues pt's signal, so nothing came in between.
+	pt.queued = p.queueSignal(pt.signo, si, target)
+}
+
+// addOverrun adds n to an overrun count, saturating like Linux at INT_MAX.
+func addOverrun(ov int32, n uint64) int32 {
+	if n >= math.MaxInt32 || int64(ov)+int64(n) >= math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return ov + int32(n)
+}
+
+// timerTarget is the thread pt signals (nil: the process); false when its
+// thread has exited.
+func (p *process) timerTarget(pt *posixTimer) (*thread, bool) {
+	if pt.notify != sigevThreadID {
+		return nil, true
+	}
+	p.threadsMu.Lock()
+	defer p.threadsMu.Unlock()
+	t := p.threads[pt.tid]
+	return t, t != nil
+}
+
+// queuedLocked finds pt's queued signal instance. Called with pt.mu and
+// p.sig.mu held.
+func (pt *posixTimer) queuedLocked(p *process, target *thread) *sigInfo {
+	ps := pt.pendingSetLocked(p, target)
+	for i := range ps.infos[pt.signo] {
+		si := &ps.infos[pt.signo][i]
+		if int32(le.Uint32(si[8:])) == siTimer && int32(le.Uint32(si[siTimerID:])) == pt.id {
+			return si
+		}
+	}
+	return nil
+}
+
+func (pt *posixTimer) pendingSetLocked(p *process, target *thread) *pendingSet {
+	if target != nil {
+		return &target.pending
+	}
+	return &p.sig.pending
+}
+
+// settle notes whether pt's queued instance has been taken, and drops it
+// when drop is set (the timer is re-armed or deleted: Linux discards the
+// signal of the old arming).
+func (p *process) settle(pt *posixTimer, drop bool) {
+	if !pt.queued {
+		return
+	}
+	target, _ := p.timerTarget(pt)
+	s := p.sig
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	si := pt.queuedLocked(p, target)
+	if si == nil {
+		pt.lastOverrun = pt.overrun
+		pt.queued = false
+		return
+	}
+	if drop {
+		ps := pt.pendingSetLocked(p, target)
+		q := ps.infos[pt.signo]
+		for i := range q {
+			if &q[i] == si {
+				ps.infos[pt.signo] = append(q[:i:i], q[i+1:]...)
+				break
+			}
+		}
+		if len(ps.infos[pt.signo]) == 0 {
+			ps.drop(pt.signo)
+		}
+		pt.queued = false
+	}
+}
+
+// deleteTimer removes timer id; false if there is none.
+func (p *process) deleteTimer(id int32) bool {
+	ts := &p.timers
+	ts.mu.Lock()
+	pt := ts.byID[id]
+	delete(ts.byID, id)
+	ts.mu.Unlock()
+	if pt == nil {
+		return false
+	}
+	pt.mu.Lock()
+	pt.deleted = true
+	p.settle(pt, true)
+	pt.mu.Unlock()
+	pt.fd.Close() // ends runTimer's read
+	return true
+}
+
+// deleteAllTimers deletes every timer, at exit and execve.
+func (p *process) deleteAllTimers() {
+	p.timers.mu.Lock()
+	ids := make([]int32, 0, len(p.timers.byID))
+	for id := range p.timers.byID {
+		ids = append(ids, id)
+	}
+	p.timers.mu.Unlock()
+	for _, id := range ids {
+		p.deleteTimer(id)
+	}
+}
