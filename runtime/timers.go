@@ -16,6 +16,7 @@ import (
 	"math"
 	"os"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -68,22 +69,29 @@ type posixTimer struct {
 	lastOverrun int32 // the last taken instance's (timer_getoverrun)
 }
 
-// timerClockErr is timer_create's answer for clocks a timerfd cannot run:
-// Linux has no timers on the raw and coarse clocks; CPU-time clocks and
-// CLOCK_TAI are Linux's but not km's (EINVAL, as for an unknown clock).
-var timerClockErr = map[int32]unix.Errno{
-	unix.CLOCK_MONOTONIC_RAW: unix.EOPNOTSUPP, unix.CLOCK_REALTIME_COARSE: unix.EOPNOTSUPP,
-	unix.CLOCK_MONOTONIC_COARSE: unix.EOPNOTSUPP,
+// timerClockErr is Linux's answer to a timer on clock, from a host
+// SIGEV_NONE timer made and deleted at once: EINVAL for unknown clocks,
+// EOPNOTSUPP for clocks without timers (raw, coarse) and for the alarm
+// clocks without an RTC, EPERM for them without CAP_WAKE_ALARM.
+func timerClockErr(clock int32) unix.Errno {
+	if clock < 0 {
+		return unix.EINVAL // CPU-time clocks of a pid or thread: not km's (nor other processes' to probe)
+	}
+	var sev [sizeofSigevent]byte
+	le.PutUint32(sev[sevNotify:], sigevNone)
+	var id int32
+	_, _, e := unix.Syscall(unix.SYS_TIMER_CREATE, uintptr(clock), ptr(sev[:]), uintptr(unsafe.Pointer(&id)))
+	if e == 0 {
+		unix.Syscall(unix.SYS_TIMER_DELETE, uintptr(id), 0, 0)
+	}
+	return e
 }
 
 // createTimer makes a timer from a parsed sigevent and returns its id;
 // valueIsID: there was no sigevent, and sigev_value is the id (Linux).
 func (p *process) createTimer(clock int32, pt *posixTimer, valueIsID bool) (int32, unix.Errno) {
-	if e, ok := timerClockErr[clock]; ok {
+	if e := timerClockErr(clock); e != 0 {
 		return 0, e
-	}
-	if clock < 0 {
-		return 0, unix.EINVAL // CPU-time clocks of a pid or thread
 	}
 	ts := &p.timers
 	ts.mu.Lock()
@@ -94,8 +102,8 @@ func (p *process) createTimer(clock int32, pt *posixTimer, valueIsID bool) (int3
 	fd, err := unix.TimerfdCreate(int(clock), unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
 	switch err {
 	case nil:
-	case unix.EINVAL, unix.EPERM: // unknown or CPU clock; alarm clocks without CAP_WAKE_ALARM
-		return 0, err.(unix.Errno)
+	case unix.EINVAL: // the CPU-time clocks and CLOCK_TAI, which Linux has timers on but a timerfd not
+		return 0, unix.EINVAL
 	default:
 		return 0, unix.EAGAIN // the monitor is out of descriptors or memory
 	}

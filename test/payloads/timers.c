@@ -316,6 +316,9 @@ static void errors(void) {
 	printf("bad clock: %s\n", ename(timer_create(12345, &sev, &t) ? errno : 0));
 	printf("MONOTONIC_RAW clock: %s\n", ename(timer_create(CLOCK_MONOTONIC_RAW, &sev, &t) ? errno : 0));
 	printf("REALTIME_COARSE clock: %s\n", ename(timer_create(CLOCK_REALTIME_COARSE, &sev, &t) ? errno : 0));
+	// EOPNOTSUPP without an RTC, EPERM without CAP_WAKE_ALARM, else a timer.
+	printf("REALTIME_ALARM clock: %s\n", ename(timer_create(CLOCK_REALTIME_ALARM, &sev, &t) ? errno : 0));
+	printf("BOOTTIME_ALARM clock: %s\n", ename(timer_create(CLOCK_BOOTTIME_ALARM, &sev, &t) ? errno : 0));
 	sev.sigev_signo = 0;
 	printf("signo 0: %s\n", ename(timer_create(CLOCK_MONOTONIC, &sev, &t) ? errno : 0));
 	sev.sigev_signo = 65;
