@@ -177,8 +177,11 @@ static void thread_id(void) {
 
 	worker_stop = 1;
 	pthread_join(th, NULL);
-	// A thread that has exited is no target.
+	// A thread that has exited is no target. pthread_join returns when the
+	// tid word is cleared, a moment before the thread is gone: wait for that.
 	tid = worker_tid;
+	for (int i = 0; i < 5000 && syscall(SYS_tgkill, getpid(), tid, 0) == 0; i++)
+		sleep_ms(1);
 	memcpy((char *)&sev + SEV_TID_OFFSET, &tid, sizeof tid);
 	errno = 0;
 	int r = timer_create(CLOCK_MONOTONIC, &sev, &t);
