@@ -1291,6 +1291,9 @@ func (h *sysHarness) timerFDs() []int {
 	defer ts.mu.Unlock()
 	var fds []int
 	for _, pt := range ts.byID {
+		if pt.fd == nil {
+			continue // a CPU-time clock's: a host timer, no descriptor
+		}
 		if rc, err := pt.fd.SyscallConn(); err == nil {
 			rc.Control(func(fd uintptr) { fds = append(fds, int(fd)) })
 		}

@@ -4,7 +4,8 @@ package runtime
 // on the monitor: the signal they raise (SIGALRM, SIGVTALRM, SIGPROF)
 // reaches the monitor and is forwarded to the guest process (signal.go).
 // ITIMER_VIRTUAL and ITIMER_PROF count the whole monitor's CPU time. POSIX
-// timers are the monitor's (timers.go), with Linux's siginfo and targets.
+// timers are the monitor's (timers.go, timers_cpu.go), with Linux's siginfo
+// and targets.
 
 import (
 	"unsafe"
@@ -105,21 +106,6 @@ func (t *thread) checkSigevent(pt *posixTimer) unix.Errno {
 	return 0
 }
 
-// onTimerFD runs f on timer id's timerfd; EINVAL if there is no such timer.
-func (t *thread) onTimerFD(id int32, f func(pt *posixTimer, fd int) unix.Errno) unix.Errno {
-	pt := t.p.timer(id)
-	if pt == nil {
-		return unix.EINVAL
-	}
-	rc, err := pt.fd.SyscallConn() // not Fd(): that would make reads block a thread
-	if err != nil {
-		return unix.EINVAL
-	}
-	e := unix.EINVAL // a timer deleted meanwhile
-	rc.Control(func(fd uintptr) { e = f(pt, int(fd)) })
-	return e
-}
-
 const timerAbstime = 1 // TIMER_ABSTIME, the one flag Linux looks at (= TFD_TIMER_ABSTIME)
 
 func sysTimerSettime(t *thread, a args) uint64 {
@@ -130,16 +116,17 @@ func sysTimerSettime(t *thread, a args) uint64 {
 	if err := t.p.mem.read(a[2], unsafe.Slice((*byte)(unsafe.Pointer(&nv)), sizeofItimerspec)); err != nil {
 		return neg(unix.EFAULT)
 	}
-	e := t.onTimerFD(int32(a[0]), func(pt *posixTimer, fd int) unix.Errno {
-		pt.mu.Lock()
-		defer pt.mu.Unlock()
-		if err := unix.TimerfdSettime(fd, int(a[1])&timerAbstime, &nv, &ov); err != nil {
-			return err.(unix.Errno)
-		}
+	pt := t.p.timer(int32(a[0]))
+	if pt == nil {
+		return neg(unix.EINVAL)
+	}
+	pt.mu.Lock()
+	e := pt.settime(int(a[1])&timerAbstime, &nv, &ov)
+	if e == 0 {
 		t.p.settle(pt, true)
 		pt.overrun, pt.lastOverrun = 0, 0
-		return 0
-	})
+	}
+	pt.mu.Unlock()
 	if e != 0 {
 		return neg(e)
 	}
@@ -150,13 +137,14 @@ func sysTimerSettime(t *thread, a args) uint64 {
 }
 
 func sysTimerGettime(t *thread, a args) uint64 {
+	pt := t.p.timer(int32(a[0]))
+	if pt == nil {
+		return neg(unix.EINVAL)
+	}
 	var cur unix.ItimerSpec
-	e := t.onTimerFD(int32(a[0]), func(pt *posixTimer, fd int) unix.Errno {
-		if err := unix.TimerfdGettime(fd, &cur); err != nil {
-			return err.(unix.Errno)
-		}
-		return 0
-	})
+	pt.mu.Lock()
+	e := pt.gettime(&cur)
+	pt.mu.Unlock()
 	if e != 0 {
 		return neg(e)
 	}

@@ -52,12 +52,14 @@ type posixTimers struct {
 	mu      sync.Mutex
 	byID    map[int32]*posixTimer
 	nextID  int32
-	watched bool // a goroutine deletes them when the process exits
+	watched bool      // a goroutine deletes them when the process exits
+	cpu     cpuWaiter // CPU-time timers' (timers_cpu.go)
 }
 
 type posixTimer struct {
 	id     int32
-	fd     *os.File // the host timerfd
+	fd     *os.File // the host timerfd, or nil for a CPU-time clock's
+	hostID int32    // the host POSIX timer of a CPU-time clock
 	notify int32
 	signo  unix.Signal
 	value  uint64 // sigev_value
@@ -74,9 +76,9 @@ type posixTimer struct {
 // SIGEV_NONE timer made and deleted at once: EINVAL for unknown clocks,
 // EOPNOTSUPP for clocks without timers (raw, coarse) and for the alarm
 // clocks without an RTC, EPERM for them without CAP_WAKE_ALARM.
-func timerClockErr(clock int32) unix.Errno {
-	if clock < 0 {
-		return unix.EINVAL // CPU-time clocks of a pid or thread: not km's (nor other processes' to probe)
+func (p *process) timerClockErr(clock int32) unix.Errno {
+	if clock < 0 && !p.isCPUClock(clock) {
+		return unix.EINVAL // other processes' CPU clocks: not km's (nor the guest's to probe)
 	}
 	var sev [sizeofSigevent]byte
 	le.PutUint32(sev[sevNotify:], sigevNone)
@@ -91,7 +93,7 @@ func timerClockErr(clock int32) unix.Errno {
 // createTimer makes a timer from a parsed sigevent and returns its id;
 // valueIsID: there was no sigevent, and sigev_value is the id (Linux).
 func (p *process) createTimer(clock int32, pt *posixTimer, valueIsID bool) (int32, unix.Errno) {
-	if e := timerClockErr(clock); e != 0 {
+	if e := p.timerClockErr(clock); e != 0 {
 		return 0, e
 	}
 	ts := &p.timers
@@ -100,13 +102,17 @@ func (p *process) createTimer(clock int32, pt *posixTimer, valueIsID bool) (int3
 	if len(ts.byID) >= maxTimers {
 		return 0, unix.EAGAIN
 	}
-	fd, err := unix.TimerfdCreate(int(clock), unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
-	switch err {
-	case nil:
-	case unix.EINVAL: // the CPU-time clocks and CLOCK_TAI, which Linux has timers on but a timerfd not
-		return 0, unix.EINVAL
-	default:
-		return 0, unix.EAGAIN // the monitor is out of descriptors or memory
+	fd := -1
+	if !p.isCPUClock(clock) {
+		var err error
+		fd, err = unix.TimerfdCreate(int(clock), unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+		switch err {
+		case nil:
+		case unix.EINVAL: // CLOCK_TAI: Linux has timers on it, a timerfd not
+			return 0, unix.EINVAL
+		default:
+			return 0, unix.EAGAIN // the monitor is out of descriptors or memory
+		}
 	}
 	if ts.byID == nil {
 		ts.byID = map[int32]*posixTimer{}
@@ -120,7 +126,13 @@ func (p *process) createTimer(clock int32, pt *posixTimer, valueIsID bool) (int3
 	if valueIsID {
 		pt.value = uint64(pt.id)
 	}
-	pt.fd = os.NewFile(uintptr(fd), "timer") // non-blocking: reads park in the poller
+	if fd < 0 {
+		if e := p.createCPUTimer(clock, pt); e != 0 {
+			return 0, e
+		}
+	} else {
+		pt.fd = os.NewFile(uintptr(fd), "timer") // non-blocking: reads park in the poller
+	}
 	ts.byID[pt.id] = pt
 	if !ts.watched {
 		ts.watched = true
@@ -129,7 +141,7 @@ func (p *process) createTimer(clock int32, pt *posixTimer, valueIsID bool) (int3
 			p.deleteAllTimers()
 		}()
 	}
-	if pt.notify != sigevNone {
+	if pt.fd != nil && pt.notify != sigevNone {
 		go p.runTimer(pt)
 	}
 	return pt.id, 0
@@ -286,9 +298,56 @@ func (p *process) deleteTimer(id int32) bool {
 	pt.mu.Lock()
 	pt.deleted = true
 	p.settle(pt, true)
+	if pt.fd == nil {
+		unix.Syscall(unix.SYS_TIMER_DELETE, uintptr(pt.hostID), 0, 0)
+	}
 	pt.mu.Unlock()
-	pt.fd.Close() // ends runTimer's read
+	if pt.fd != nil {
+		pt.fd.Close() // ends runTimer's read
+	}
 	return true
+}
+
+// settime arms or disarms pt; the host checks the itimerspec. Called with
+// pt.mu held.
+func (pt *posixTimer) settime(flags int, nv, ov *unix.ItimerSpec) unix.Errno {
+	if pt.deleted {
+		return unix.EINVAL
+	}
+	if pt.fd == nil {
+		_, _, e := unix.Syscall6(unix.SYS_TIMER_SETTIME, uintptr(pt.hostID), uintptr(flags),
+			uintptr(unsafe.Pointer(nv)), uintptr(unsafe.Pointer(ov)), 0, 0)
+		return e
+	}
+	return pt.onFD(func(fd int) error { return unix.TimerfdSettime(fd, flags, nv, ov) })
+}
+
+// gettime reads what is left of pt. Called with pt.mu held.
+func (pt *posixTimer) gettime(cur *unix.ItimerSpec) unix.Errno {
+	if pt.deleted {
+		return unix.EINVAL
+	}
+	if pt.fd == nil {
+		_, _, e := unix.Syscall(unix.SYS_TIMER_GETTIME, uintptr(pt.hostID), uintptr(unsafe.Pointer(cur)), 0)
+		return e
+	}
+	return pt.onFD(func(fd int) error { return unix.TimerfdGettime(fd, cur) })
+}
+
+// onFD runs f on pt's timerfd (not Fd(): that would make reads block a thread).
+func (pt *posixTimer) onFD(f func(fd int) error) unix.Errno {
+	rc, err := pt.fd.SyscallConn()
+	if err != nil {
+		return unix.EINVAL
+	}
+	var ferr error = unix.EINVAL // closed meanwhile
+	rc.Control(func(fd uintptr) { ferr = f(int(fd)) })
+	if e, ok := ferr.(unix.Errno); ok {
+		return e
+	} else if ferr != nil {
+		return unix.EINVAL
+	}
+	return 0
 }
 
 // deleteAllTimers deletes every timer, at exit and execve.

@@ -308,6 +308,32 @@ static void abstime(void) {
 	}
 }
 
+// CPU-time clocks: the timer fires after CPU time is spent (a busy loop).
+static void cpu_clocks(void) {
+	int sig = SIGRTMIN + 6;
+	handle(sig);
+	clockid_t clocks[] = {CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID};
+	const char *names[] = {"PROCESS_CPUTIME", "THREAD_CPUTIME"};
+	for (int i = 0; i < 2; i++) {
+		timer_t t = make(clocks[i], SIGEV_SIGNAL, sig, 50 + i);
+		struct itimerspec cur;
+		arm(t, 10000, 0, 0);
+		timer_gettime(t, &cur);
+		int in_range = cur.it_value.tv_sec == 9 || (cur.it_value.tv_sec == 10 && cur.it_value.tv_nsec == 0);
+		hits = 0;
+		arm(t, 20, 0, 0);
+		struct timespec start, now;
+		clock_gettime(CLOCK_MONOTONIC, &start);
+		do {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+		} while (!hits && now.tv_sec - start.tv_sec < 10);
+		printf("%s timer: gettime in (9s,10s]=%s fired=%s code=%s value=%d on this thread=%s\n", names[i],
+		       yesno(in_range), yesno(hits), hit_code == SI_TIMER ? "SI_TIMER" : "other", (int)hit_value,
+		       yesno(hit_tid == syscall(SYS_gettid)));
+		timer_delete(t);
+	}
+}
+
 static void errors(void) {
 	timer_t t;
 	struct sigevent sev;
@@ -382,6 +408,7 @@ int main(void) {
 	overrun();
 	gettime();
 	abstime();
+	cpu_clocks();
 	errors();
 	printf("done failed=%d\n", failed);
 	return failed != 0;
