@@ -1,11 +1,12 @@
 package runtime
 
-// POSIX timers (timer_create) are the monitor's own. Each guest timer is a
-// host timerfd on the guest's clock: the host keeps the time, TIMER_ABSTIME,
-// intervals and the itimerspec checks exactly as a Linux timer would, and a
-// goroutine parked in Go's poller on the timerfd turns each expiry into the
-// guest's signal with a full siginfo (SI_TIMER, si_timerid, si_overrun,
-// si_value), aimed at the process or, for SIGEV_THREAD_ID, at one thread.
+// POSIX timers (timer_create) are the monitor's own. Each guest timer on a
+// wall clock is a host timerfd on that clock (CPU-time clocks: see
+// timers_cpu.go): the host keeps the time, TIMER_ABSTIME, intervals and the
+// itimerspec checks exactly as a Linux timer would, and a goroutine parked
+// in Go's poller on the timerfd turns each expiry into the guest's signal
+// with a full siginfo (SI_TIMER, si_timerid, si_overrun, si_value), aimed
+// at the process or, for SIGEV_THREAD_ID, at one thread.
 //
 // Overruns as on Linux: a timer has at most one instance of its signal
 // queued; an expiry while it is still queued adds to that instance's
