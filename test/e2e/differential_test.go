@@ -92,6 +92,9 @@ var diffCases = []diffCase{
 		"SIGEV_THREAD_ID: fired=yes on the target thread=yes value=77\n", "SIGEV_THREAD: waited=yes value=4242\n",
 		"overrun: sigwaitinfo=yes code=SI_TIMER si_overrun>0=yes timer_getoverrun>0=yes\n",
 		"TIMER_ABSTIME REALTIME: fired=yes relative gettime=yes past fires=yes value=1\n",
+		"PROCESS_CPUTIME timer: gettime in (9s,10s]=yes fired=yes code=SI_TIMER value=50 on this thread=yes\n",
+		"THREAD_CPUTIME timer: gettime in (9s,10s]=yes fired=yes code=SI_TIMER value=51 on this thread=yes\n",
+		"fork child has no timers: yes\n", "timers gone after execve: yes\n",
 		"tid 1: EINVAL\n", "create bad id ptr: EFAULT\n", "done failed=0\n",
 	}},
 	{name: "pthreads", payload: "pthreads", timeout: 2 * time.Minute, wantStdout: "counter=160000 (want 160000) joins=280 tls_ok=1 main_tls=7\n" +

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -334,6 +335,35 @@ static void cpu_clocks(void) {
 	}
 }
 
+// A fork child has none of its parent's timers; execve deletes the
+// process's timers (the child makes one, then execs itself with its id).
+static void fork_exec(void) {
+	timer_t t = make(CLOCK_MONOTONIC, SIGEV_NONE, 0, 0);
+	arm(t, 10000, 0, 0);
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct itimerspec cur;
+		_exit(syscall(SYS_timer_gettime, kid(t), &cur) == 0 ? 1 : errno == EINVAL ? 0 : 2);
+	}
+	int st = -1;
+	waitpid(pid, &st, 0);
+	printf("fork child has no timers: %s\n", yesno(WIFEXITED(st) && WEXITSTATUS(st) == 0));
+	timer_delete(t);
+
+	pid = fork();
+	if (pid == 0) {
+		timer_t c = make(CLOCK_MONOTONIC, SIGEV_NONE, 0, 0);
+		arm(c, 10000, 0, 0);
+		char id[16];
+		snprintf(id, sizeof id, "%d", kid(c));
+		execl("/proc/self/exe", "timers", "afterexec", id, (char *)NULL);
+		_exit(3);
+	}
+	waitpid(pid, &st, 0);
+	printf("timers gone after execve: %s\n", yesno(WIFEXITED(st) && WEXITSTATUS(st) == 0));
+}
+
 static void errors(void) {
 	timer_t t;
 	struct sigevent sev;
@@ -400,7 +430,11 @@ static void errors(void) {
 	printf("create NULL id ptr: %s\n", ename(raw(syscall(SYS_timer_create, CLOCK_MONOTONIC, NULL, NULL))));
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+	if (argc == 3 && strcmp(argv[1], "afterexec") == 0) {
+		struct itimerspec cur;
+		return syscall(SYS_timer_gettime, atoi(argv[2]), &cur) == 0 ? 1 : errno == EINVAL ? 0 : 2;
+	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	siginfo_values();
 	thread_id();
@@ -409,6 +443,7 @@ int main(void) {
 	gettime();
 	abstime();
 	cpu_clocks();
+	fork_exec();
 	errors();
 	printf("done failed=%d\n", failed);
 	return failed != 0;
