@@ -662,7 +662,7 @@ var fuzzSkip = map[string]bool{
 	"unshare": true, "setns": true, "personality": true, "iopl": true, "ioperm": true,
 	"kexec_load": true, "kexec_file_load": true, "init_module": true, "finit_module": true, "delete_module": true,
 	"settimeofday": true, "clock_settime": true, "adjtimex": true, "clock_adjtime": true, "acct": true,
-	"quotactl": true, "syslog": true, "alarm": true, "setitimer": true, "timer_create": true, "timer_settime": true,
+	"quotactl": true, "syslog": true, "alarm": true, "setitimer": true,
 	"io_uring_setup": true, "io_uring_enter": true, "io_uring_register": true, "mknod": true, "mknodat": true,
 	"vmsplice": true, "msgrcv": true, "msgsnd": true, "semop": true, "semtimedop": true,
 	"mq_timedreceive": true, "mq_timedsend": true, "userfaultfd": true, "perf_event_open": true, "bpf": true,
@@ -759,6 +759,16 @@ func fuzzHandler(nr int) (handler, string) {
 	case "accept":
 		return func(t *thread, a args) uint64 {
 			return syscallTable[unix.SYS_ACCEPT4](t, args{a[0], a[1], a[2], unix.SOCK_NONBLOCK})
+		}, name
+	case "timer_create":
+		// A timer's SIGKILL would end the harness's process: it gets SIGUSR1.
+		return func(t *thread, a args) uint64 {
+			if a[1] != 0 {
+				if b, err := t.p.mem.slice(a[1]+sevSigno, 4); err == nil && le.Uint32(b) == uint32(unix.SIGKILL) {
+					le.PutUint32(b, uint32(unix.SIGUSR1))
+				}
+			}
+			return syscallTable[unix.SYS_TIMER_CREATE](t, a)
 		}, name
 	}
 	return syscallTable[nr], name
@@ -1157,6 +1167,7 @@ func (h *sysHarness) reset(t *testing.T, mem []byte) {
 		p.as.mu.Unlock()
 		copy(p.mem.host[fuzzImageBase:fuzzImageBase+fuzzImageSize], mem)
 
+		p.deleteAllTimers()
 		if err = h.tidy(); err != nil {
 			return
 		}
@@ -1266,7 +1277,28 @@ func (h *sysHarness) guestHostFDs() map[int]bool {
 			held[e.host] = true
 		}
 	}
+	for _, fd := range h.timerFDs() {
+		held[fd] = true
+	}
 	return held
+}
+
+// timerFDs are the host timerfds behind the guest's POSIX timers: the
+// guest's though not in its descriptor table.
+func (h *sysHarness) timerFDs() []int {
+	ts := &h.p.timers
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	var fds []int
+	for _, pt := range ts.byID {
+		if pt.fd == nil {
+			continue // a CPU-time clock's: a host timer, no descriptor
+		}
+		if rc, err := pt.fd.SyscallConn(); err == nil {
+			rc.Control(func(fd uintptr) { fds = append(fds, int(fd)) })
+		}
+	}
+	return fds
 }
 
 // checkFDs checks the descriptor table against the host's, given the open
@@ -1304,6 +1336,12 @@ func (h *sysHarness) checkFDs(t *testing.T, what string, open0, held0 map[int]bo
 		if !held0[fd] && !open1[fd] {
 			t.Fatalf("%s closed host fd %d, which was not the guest's", what, fd)
 		}
+	}
+	for _, fd := range h.timerFDs() {
+		if _, dup := held[fd]; dup || !open1[fd] {
+			t.Fatalf("%s: timer host fd %d is shared or closed", what, fd)
+		}
+		held[fd] = -1
 	}
 	for fd := range open1 {
 		if _, ok := held[fd]; !ok && (!open0[fd] || held0[fd]) {
@@ -1425,7 +1463,8 @@ const (
 	offFilter  = 0x210 // BPF "accept all"
 	offItimer  = 0x218 // struct itimerspec: 1 s
 	offSun     = 0x238 // sockaddr_un "sock" (7 bytes)
-	seedMemLen = 0x248
+	offSigev   = 0x248 // struct sigevent: SIGUSR1, value 42
+	seedMemLen = 0x288
 )
 
 // syscallSeedMem is guest memory for the seeds.
@@ -1477,6 +1516,8 @@ func syscallSeedMem() []byte {
 	le.PutUint64(m[offItimer+16:], 1)
 	le.PutUint16(m[offSun:], unix.AF_UNIX)
 	copy(m[offSun+2:], "sock\x00")
+	le.PutUint64(m[offSigev+sevValue:], 42)
+	le.PutUint32(m[offSigev+sevSigno:], uint32(unix.SIGUSR1))
 	return m
 }
 
@@ -1658,6 +1699,12 @@ func syscallSeeds() []seedCall {
 		{unix.SYS_PSELECT6, args{8, g(offFdset), 0, 0, 0, 0}},
 		{unix.SYS_TIMERFD_CREATE, args{unix.CLOCK_MONOTONIC, unix.TFD_CLOEXEC}},
 		{unix.SYS_TIMERFD_SETTIME, args{gfdFile, 0, g(offItimer), out}},
+		{unix.SYS_TIMER_CREATE, args{unix.CLOCK_MONOTONIC, g(offSigev), out}},
+		{unix.SYS_TIMER_CREATE, args{unix.CLOCK_REALTIME, 0, out}},
+		{unix.SYS_TIMER_SETTIME, args{0, 1, g(offItimer), out}},
+		{unix.SYS_TIMER_GETTIME, args{0, out}},
+		{unix.SYS_TIMER_GETOVERRUN, args{0}},
+		{unix.SYS_TIMER_DELETE, args{0}},
 		{unix.SYS_SPLICE, args{gfdPipeR, 0, gfdFile, g(offRlimit), 10, 0}},
 		{unix.SYS_TEE, args{gfdPipeR, gfdPipeW, 10, 0}},
 		{unix.SYS_COPY_FILE_RANGE, args{gfdFile, 0, gfdFile, g(offRlimit), 10, 0}},
@@ -1811,6 +1858,10 @@ func FuzzSyscallSeq(f *testing.F) {
 		// A timerfd read before it fires, and select over it.
 		{{unix.SYS_TIMERFD_CREATE, args{unix.CLOCK_MONOTONIC, 0}}, {unix.SYS_TIMERFD_SETTIME, args{newFD, 0, g(offItimer), out}},
 			{unix.SYS_READ, args{newFD, out, 8}}, {unix.SYS_TIMERFD_GETTIME, args{newFD, out}}},
+		// POSIX timers: two, one armed, queried and deleted.
+		{{unix.SYS_TIMER_CREATE, args{unix.CLOCK_MONOTONIC, g(offSigev), out}}, {unix.SYS_TIMER_CREATE, args{unix.CLOCK_BOOTTIME, 0, out + 4}},
+			{unix.SYS_TIMER_SETTIME, args{1, 0, g(offItimer), out + 8}}, {unix.SYS_TIMER_GETTIME, args{1, out}},
+			{unix.SYS_TIMER_GETOVERRUN, args{1}}, {unix.SYS_TIMER_DELETE, args{0}}, {unix.SYS_TIMER_DELETE, args{0}}},
 	}
 	for _, s := range seqs {
 		f.Add(encodeSeq(nrs, s...), mem)

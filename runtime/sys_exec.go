@@ -104,6 +104,7 @@ func (t *thread) execve(dirfd int32, pathAddr, argvAddr, envAddr uint64, flags i
 	p.execMu.Lock()
 	defer p.execMu.Unlock()
 	p.stopOtherThreads(t)
+	p.deleteAllTimers() // Linux deletes POSIX timers on exec
 	if err := p.mem.reset(); err != nil {
 		p.report("execve: cannot reset guest memory: %v", err)
 		return t.execFailed()

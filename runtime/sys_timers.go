@@ -1,8 +1,11 @@
 package runtime
 
-// Timers that signal: alarm, interval timers and POSIX timers are the
-// host's own, set on the monitor; the signal they raise reaches the monitor
-// and is forwarded to the guest (signal.go). Timer ids are the host's.
+// Timers that signal. alarm and the interval timers are the host's own, set
+// on the monitor: the signal they raise (SIGALRM, SIGVTALRM, SIGPROF)
+// reaches the monitor and is forwarded to the guest process (signal.go).
+// ITIMER_VIRTUAL and ITIMER_PROF count the whole monitor's CPU time. POSIX
+// timers are the monitor's (timers.go, timers_cpu.go), with Linux's siginfo
+// and targets.
 
 import (
 	"unsafe"
@@ -21,13 +24,7 @@ func init() {
 	}
 }
 
-const (
-	sizeofItimerval = 32 // two timevals
-	sizeofSigevent  = 64
-	sigevSignal     = 0
-	sigevNone       = 1
-	sigevThreadID   = 4
-)
+const sizeofItimerval = 32 // two timevals
 
 func sysAlarm(t *thread, a args) uint64 {
 	r, _, e := unix.Syscall(unix.SYS_ALARM, uintptr(uint32(a[0])), 0, 0)
@@ -57,71 +54,120 @@ func sysGetitimer(t *thread, a args) uint64 {
 }
 
 func sysTimerCreate(t *thread, a args) uint64 {
-	var sev [sizeofSigevent]byte
-	sevp := uintptr(0)
+	pt := &posixTimer{notify: sigevSignal, signo: unix.SIGALRM}
 	if a[1] != 0 {
+		var sev [sizeofSigevent]byte
 		if err := t.p.mem.read(a[1], sev[:]); err != nil {
 			return neg(unix.EFAULT)
 		}
-		// struct sigevent: value @0, signo @8, notify @12, tid @16.
-		notify := int32(le.Uint32(sev[12:]))
-		switch notify {
-		case sigevSignal, sigevNone:
-		case sigevThreadID:
-			// The guest's thread ids are host thread ids of this monitor,
-			// but the main thread's is the pid: aim at the process.
-			t.p.threadsMu.Lock()
-			_, ok := t.p.threads[int(int32(le.Uint32(sev[16:])))]
-			t.p.threadsMu.Unlock()
-			if !ok {
-				return neg(unix.EINVAL)
-			}
-			le.PutUint32(sev[12:], sigevSignal)
-		default:
-			return neg(unix.EINVAL)
+		pt.value = le.Uint64(sev[sevValue:])
+		pt.signo = unix.Signal(int32(le.Uint32(sev[sevSigno:])))
+		pt.notify = int32(le.Uint32(sev[sevNotify:]))
+		pt.tid = int(int32(le.Uint32(sev[sevTID:])))
+		if e := t.checkSigevent(pt); e != 0 {
+			return neg(e)
 		}
-		sevp = ptr(sev[:])
 	}
-	var id int32
-	_, _, en := unix.Syscall(unix.SYS_TIMER_CREATE, uintptr(a[0]), sevp, uintptr(unsafe.Pointer(&id)))
-	if en != 0 {
-		return neg(en)
+	// The id's address must take it before the timer exists.
+	if _, err := t.p.mem.slice(a[2], 4); err != nil {
+		return neg(unix.EFAULT)
+	}
+	id, e := t.p.createTimer(int32(a[0]), pt, a[1] == 0)
+	if e != 0 {
+		return neg(e)
 	}
 	if err := t.p.mem.writeU32(a[2], uint32(id)); err != nil {
-		unix.Syscall(unix.SYS_TIMER_DELETE, uintptr(id), 0, 0)
+		t.p.deleteTimer(id)
 		return neg(unix.EFAULT)
 	}
 	return 0
 }
 
+// checkSigevent validates a sigevent as Linux's good_sigevent does.
+func (t *thread) checkSigevent(pt *posixTimer) unix.Errno {
+	switch pt.notify {
+	case sigevNone:
+		return 0
+	case sigevThreadID:
+		t.p.threadsMu.Lock()
+		_, ok := t.p.threads[pt.tid]
+		t.p.threadsMu.Unlock()
+		if !ok {
+			return unix.EINVAL
+		}
+	case sigevSignal, sigevThread:
+		pt.notify = sigevSignal
+	default:
+		return unix.EINVAL
+	}
+	if !validSignal(pt.signo) {
+		return unix.EINVAL
+	}
+	return 0
+}
+
+const timerAbstime = 1 // TIMER_ABSTIME, the one flag Linux looks at (= TFD_TIMER_ABSTIME)
+
 func sysTimerSettime(t *thread, a args) uint64 {
-	nv, e := t.optSlice(a[2], sizeofItimerspec)
-	if e != 0 || nv == 0 {
+	if a[2] == 0 {
+		return neg(unix.EINVAL)
+	}
+	var nv, ov unix.ItimerSpec
+	if err := t.p.mem.read(a[2], unsafe.Slice((*byte)(unsafe.Pointer(&nv)), sizeofItimerspec)); err != nil {
 		return neg(unix.EFAULT)
 	}
-	ov, e := t.optSlice(a[3], sizeofItimerspec)
-	if e != 0 {
-		return e
+	pt := t.p.timer(int32(a[0]))
+	if pt == nil {
+		return neg(unix.EINVAL)
 	}
-	_, _, en := unix.Syscall6(unix.SYS_TIMER_SETTIME, uintptr(int32(a[0])), uintptr(a[1]), nv, ov, 0, 0)
-	return result(0, en)
+	pt.mu.Lock()
+	e := pt.settime(int(a[1])&timerAbstime, &nv, &ov)
+	if e == 0 {
+		t.p.settle(pt, true)
+		pt.overrun, pt.lastOverrun = 0, 0
+	}
+	pt.mu.Unlock()
+	if e != 0 {
+		return neg(e)
+	}
+	if a[3] != 0 && t.p.mem.write(a[3], unsafe.Slice((*byte)(unsafe.Pointer(&ov)), sizeofItimerspec)) != nil {
+		return neg(unix.EFAULT)
+	}
+	return 0
 }
 
 func sysTimerGettime(t *thread, a args) uint64 {
-	v, e := t.optSlice(a[1], sizeofItimerspec)
-	if e != 0 || v == 0 {
+	pt := t.p.timer(int32(a[0]))
+	if pt == nil {
+		return neg(unix.EINVAL)
+	}
+	var cur unix.ItimerSpec
+	pt.mu.Lock()
+	e := pt.gettime(&cur)
+	pt.mu.Unlock()
+	if e != 0 {
+		return neg(e)
+	}
+	if t.p.mem.write(a[1], unsafe.Slice((*byte)(unsafe.Pointer(&cur)), sizeofItimerspec)) != nil {
 		return neg(unix.EFAULT)
 	}
-	_, _, en := unix.Syscall(unix.SYS_TIMER_GETTIME, uintptr(int32(a[0])), v, 0)
-	return result(0, en)
+	return 0
 }
 
 func sysTimerGetoverrun(t *thread, a args) uint64 {
-	r, _, en := unix.Syscall(unix.SYS_TIMER_GETOVERRUN, uintptr(int32(a[0])), 0, 0)
-	return result(r, en)
+	pt := t.p.timer(int32(a[0]))
+	if pt == nil {
+		return neg(unix.EINVAL)
+	}
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	t.p.settle(pt, false)
+	return uint64(pt.lastOverrun)
 }
 
 func sysTimerDelete(t *thread, a args) uint64 {
-	_, _, en := unix.Syscall(unix.SYS_TIMER_DELETE, uintptr(int32(a[0])), 0, 0)
-	return result(0, en)
+	if !t.p.deleteTimer(int32(a[0])) {
+		return neg(unix.EINVAL)
+	}
+	return 0
 }

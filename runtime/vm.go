@@ -90,7 +90,8 @@ type process struct {
 	trace  io.Writer
 	counts syscallCounts
 
-	unixNames unixNames // guest names of bound AF_UNIX sockets (sys_net.go)
+	unixNames unixNames   // guest names of bound AF_UNIX sockets (sys_net.go)
+	timers    posixTimers // timer_create's timers (timers.go)
 
 	threadsMu sync.Mutex
 	threads   map[int]*thread

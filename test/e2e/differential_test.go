@@ -85,6 +85,18 @@ var diffCases = []diffCase{
 		"nodefer depth=3\n", "resethand: got=1 now_default=1\n", "reader: read=-1 errno=Interrupted system call\n",
 		"restart=1 handler ran=1\n", "itimer: fired>=3 1\n", "rem>=3s=1\n",
 	}},
+	{name: "timers", payload: "timers", timeout: 2 * time.Minute, wantContains: []string{
+		"sival_int: fired=yes signo-ok=yes code=SI_TIMER value=1234 timerid-ok=yes overrun=0\n",
+		"sival_ptr: fired=yes ptr-ok=yes code=SI_TIMER\n",
+		"default sigevent: fired=yes SIGALRM=yes code=SI_TIMER value-is-id=yes\n",
+		"SIGEV_THREAD_ID: fired=yes on the target thread=yes value=77\n", "SIGEV_THREAD: waited=yes value=4242\n",
+		"overrun: sigwaitinfo=yes code=SI_TIMER si_overrun>0=yes timer_getoverrun>0=yes\n",
+		"TIMER_ABSTIME REALTIME: fired=yes relative gettime=yes past fires=yes value=1\n",
+		"PROCESS_CPUTIME timer: gettime in (9s,10s]=yes fired=yes code=SI_TIMER value=50 on this thread=yes\n",
+		"THREAD_CPUTIME timer: gettime in (9s,10s]=yes fired=yes code=SI_TIMER value=51 on this thread=yes\n",
+		"fork child has no timers: yes\n", "timers gone after execve: yes\n",
+		"tid 1: EINVAL\n", "create bad id ptr: EFAULT\n", "done failed=0\n",
+	}},
 	{name: "pthreads", payload: "pthreads", timeout: 2 * time.Minute, wantStdout: "counter=160000 (want 160000) joins=280 tls_ok=1 main_tls=7\n" +
 		"condvar total=500500 (want 500500)\ncancelled: reader=1 sleeper=1 cleanups=2\n"},
 	{name: "threadchurn", payload: "threadchurn", wantStdout: "300 threads ok\n"},
