@@ -192,17 +192,29 @@ func (t *thread) fork(req cloneRequest) uint64 {
 	// the guest (forkstop.go); a CLONE_VM child (vfork, posix_spawn, Go's
 	// os/exec) would share the live memory on Linux and only reads what
 	// its parent prepared, so it does without the stop.
+	//
+	// The others resume once the child monitor runs, not right after the
+	// copy: a thread resumed earlier takes one of the monitor's few Go Ps
+	// into KVM_RUN, and this thread could then wait milliseconds for one
+	// (until sysmon retakes it) at its next host call.
 	p.execMu.Lock()
 	stopped := req.flags&unix.CLONE_VM == 0
 	if stopped && !p.stopWorld(t) {
 		p.execMu.Unlock()
 		return neg(unix.EAGAIN) // the process is ending
 	}
-	memfd, guestFiles, sharedFiles, err := p.image(st)
-	if stopped {
-		p.resumeWorld()
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			if stopped {
+				p.resumeWorld()
+			}
+			p.execMu.Unlock()
+		}
 	}
-	p.execMu.Unlock()
+	defer release()
+	memfd, guestFiles, sharedFiles, err := p.image(st)
 	if err != nil {
 		return errno(err)
 	}
@@ -256,6 +268,7 @@ func (t *thread) fork(req cloneRequest) uint64 {
 	}
 	pid, err := syscall.ForkExec("/proc/self/exe", []string{os.Args[0], childArg},
 		&syscall.ProcAttr{Env: os.Environ(), Files: files})
+	release() // before a vfork wait, which may depend on the other threads
 	if vforkW >= 0 {
 		unix.Close(vforkW)
 	}

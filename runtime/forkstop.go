@@ -6,9 +6,10 @@ package runtime
 // child's memory is the parent's at one instant: every other thread's
 // stores are there up to some point of its program order and none after.
 // km copies guest memory with the host's memcpy, so it gets that instant by
-// keeping every other thread out of the guest while it copies: threads in
-// KVM_RUN are kicked out and park before their next entry, with their
-// registers in the kvm_run page.
+// keeping every other thread out of the guest while it copies (and until
+// the child monitor has started, see fork): threads in KVM_RUN are kicked
+// out and park before their next entry, with their registers in the
+// kvm_run page.
 //
 // Threads in the monitor (blocked in a host call: a futex wait, read,
 // accept, a signal wait; or serving any other syscall) are not waited for:
