@@ -131,7 +131,7 @@ var diffCases = []diffCase{
 		"children with a point-in-time image: 50/50 from main, 20/20 from a second thread\n",
 		"atfork handlers: prepare 70 parent 70\n", "writers and churner ran on: yes (churner result 0)\n",
 		"blocked reader: read 1 [x] errno -\n", "condition waiter got 42\n", "sigwaitinfo thread: signal 10",
-		"done failed=0\n",
+		"execve racing forks: exit 7\n", "exit_group racing forks: exit 3\n", "done failed=0\n",
 	}},
 	{name: "execve", payload: "execve", wantContains: []string{
 		"execve missing: ENOENT\n", "execve no x bit: EACCES\n", "execve garbage: ENOEXEC\n",

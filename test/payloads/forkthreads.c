@@ -23,7 +23,8 @@
  * the mutex held; the reader later gets its byte, undisturbed by the forks),
  * one waits on a condition variable, one in sigwaitinfo, one creates and
  * joins threads (clone and thread exit racing fork), and a second thread
- * forks too (two forks at once). pthread_atfork handlers count. */
+ * forks too (two forks at once). pthread_atfork handlers count. Last,
+ * execve and exit_group race forks from other threads. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -217,7 +218,50 @@ static void *secondForker(void *arg) {
 	return NULL;
 }
 
-int main(void) {
+/* Races that end the process while forks go on: a thread execs, or calls
+ * exit_group, while another forks in a loop and others spin. Each runs in
+ * a child process of its own; its status is printed. */
+static void *forkLoop(void *arg) {
+	for (;;) {
+		pid_t pid = fork();
+		if (pid == 0)
+			_exit(0);
+		if (pid > 0)
+			waitpid(pid, NULL, 0);
+	}
+	return NULL;
+}
+
+static void *spinner(void *arg) {
+	for (volatile long n = 0;; n++)
+		;
+	return NULL;
+}
+
+static void race(const char *what, const char *self) {
+	pid_t pid = fork();
+	if (pid == 0) {
+		pthread_t t;
+		pthread_create(&t, NULL, forkLoop, NULL);
+		pthread_create(&t, NULL, forkLoop, NULL);
+		pthread_create(&t, NULL, spinner, NULL);
+		usleep(30000);
+		if (strcmp(what, "execve") == 0) {
+			char *argv[] = {(char *)self, "exit", NULL};
+			execv(self, argv);
+			_exit(99);
+		}
+		exit(3);
+	}
+	int st = 0;
+	waitpid(pid, &st, 0);
+	printf("%s racing forks: %s %d\n", what, WIFEXITED(st) ? "exit" : "signal",
+		WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+}
+
+int main(int argc, char **argv) {
+	if (argc > 1 && strcmp(argv[1], "exit") == 0)
+		return 7; /* the program the execve race runs */
 	setvbuf(stdout, NULL, _IONBF, 0);
 	pages = mmap(NULL, NWRITERS * sizeof(struct page), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(pages != MAP_FAILED, "mmap: %s", strerror(errno));
@@ -284,6 +328,9 @@ int main(void) {
 	pthread_kill(sw, SIGUSR1);
 	pthread_join(sw, &r);
 	printf("sigwaitinfo thread: signal %ld si_code %ld\n", (long)r / 100, -((long)r % 100));
+
+	race("execve", "/proc/self/exe");
+	race("exit_group", NULL);
 
 	printf("done failed=%d\n", failed + (ok != NFORKS) + (ok2 != NFORKS2));
 	return failed != 0 || ok != NFORKS || ok2 != NFORKS2;
