@@ -186,49 +186,49 @@ func (t *thread) fork(req cloneRequest) uint64 {
 	if req.flags&unix.CLONE_CHILD_CLEARTID != 0 {
 		st.ClearTID = req.childTID
 	}
-	p.sig.mu.Lock()
-	for i, a := range p.sig.actions {
-		st.Actions[i] = [4]uint64{a.handler, a.flags, a.restorer, a.mask}
+	// The image: memory, descriptors, dispositions. Forks hold execMu (one
+	// at a time; no execve replacing the memory meanwhile). A fork copies
+	// memory at one instant, as Linux does, with the other threads out of
+	// the guest (forkstop.go); a CLONE_VM child (vfork, posix_spawn, Go's
+	// os/exec) would share the live memory on Linux and only reads what
+	// its parent prepared, so it does without the stop.
+	//
+	// The others resume once the child monitor runs, not right after the
+	// copy: a thread resumed earlier takes one of the monitor's few Go Ps
+	// into KVM_RUN, and this thread could then wait milliseconds for one
+	// (until sysmon retakes it) at its next host call.
+	p.execMu.Lock()
+	stopped := req.flags&unix.CLONE_VM == 0
+	if stopped && !p.stopWorld(t) {
+		p.execMu.Unlock()
+		return neg(unix.EAGAIN) // the process is ending
 	}
-	p.sig.mu.Unlock()
-
-	memfd, err := p.snapshot(st)
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			if stopped {
+				p.resumeWorld()
+			}
+			p.execMu.Unlock()
+		}
+	}
+	defer release()
+	memfd, guestFiles, sharedFiles, err := p.image(st)
 	if err != nil {
-		p.report("fork: cannot copy guest memory: %v", err)
-		return neg(unix.ENOMEM)
+		return errno(err)
 	}
-	defer unix.Close(memfd)
-
-	// The guest's descriptors, dup'ed so a concurrent close in another
-	// guest thread cannot hand the child a recycled number.
-	var guestFiles []int
 	defer func() {
-		for _, h := range guestFiles {
+		unix.Close(memfd)
+		for _, h := range append(guestFiles, sharedFiles...) {
 			unix.Close(h)
 		}
 	}()
-	p.files.mu.Lock()
-	st.FileLimit = p.files.limit
-	for fd, e := range p.files.fds {
-		if e.host < 0 {
-			continue
-		}
-		h, err := unix.FcntlInt(uintptr(e.host), unix.F_DUPFD_CLOEXEC, 0)
-		if err != nil {
-			p.files.mu.Unlock()
-			return errno(err)
-		}
-		guestFiles = append(guestFiles, h)
-		st.Files = append(st.Files, forkFD{Guest: fd, Cloexec: e.cloexec})
+	if p.isExited() {
+		// exit_group or a fatal signal came during the copy: as on Linux,
+		// no child.
+		return neg(unix.EAGAIN)
 	}
-	p.files.mu.Unlock()
-
-	sharedFiles := p.sharedMappings(st)
-	defer func() {
-		for _, h := range sharedFiles {
-			unix.Close(h)
-		}
-	}()
 
 	var enc bytes.Buffer
 	if err := gob.NewEncoder(&enc).Encode(st); err != nil {
@@ -268,6 +268,7 @@ func (t *thread) fork(req cloneRequest) uint64 {
 	}
 	pid, err := syscall.ForkExec("/proc/self/exe", []string{os.Args[0], childArg},
 		&syscall.ProcAttr{Env: os.Environ(), Files: files})
+	release() // before a vfork wait, which may depend on the other threads
 	if vforkW >= 0 {
 		unix.Close(vforkW)
 	}
@@ -322,6 +323,45 @@ func pwriteAll(fd int, b []byte, off int64) error {
 	return nil
 }
 
+// image records what the child starts from in st: signal dispositions,
+// the address space and memory (a memfd), the guest's descriptors (host
+// duplicates) and the host-shared mappings (their files).
+func (p *process) image(st *forkState) (memfd int, guestFiles, sharedFiles []int, err error) {
+	p.sig.mu.Lock()
+	for i, a := range p.sig.actions {
+		st.Actions[i] = [4]uint64{a.handler, a.flags, a.restorer, a.mask}
+	}
+	p.sig.mu.Unlock()
+
+	memfd, err = p.snapshot(st)
+	if err != nil {
+		p.report("fork: cannot copy guest memory: %v", err)
+		return -1, nil, nil, unix.ENOMEM
+	}
+	// The guest's descriptors, dup'ed so a concurrent close in another
+	// guest thread cannot hand the child a recycled number.
+	p.files.mu.Lock()
+	st.FileLimit = p.files.limit
+	for fd, e := range p.files.fds {
+		if e.host < 0 {
+			continue
+		}
+		h, err := unix.FcntlInt(uintptr(e.host), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			p.files.mu.Unlock()
+			unix.Close(memfd)
+			for _, h := range guestFiles {
+				unix.Close(h)
+			}
+			return -1, nil, nil, err
+		}
+		guestFiles = append(guestFiles, h)
+		st.Files = append(st.Files, forkFD{Guest: fd, Cloexec: e.cloexec})
+	}
+	p.files.mu.Unlock()
+	return memfd, guestFiles, p.sharedMappings(st), nil
+}
+
 // snapshot copies the guest's mapped memory into a new memfd of the guest's
 // size and records the address space in st. Pages never touched (not
 // resident) and pages of zeros stay holes.
@@ -341,8 +381,7 @@ func (p *process) snapshot(st *forkState) (int, error) {
 	}
 	as := p.as
 	// Holding the lock keeps other threads' mmap/munmap/brk out while the
-	// copy runs. (Their stores to memory are not: a fork in a threaded
-	// program copies what the memory holds at that moment.)
+	// copy runs; their stores are kept out by the caller (forkstop.go).
 	as.mu.Lock()
 	defer as.mu.Unlock()
 	st.BrkStart, st.Brk, st.MmapTop = as.brkStart, as.brk, as.mmapTop

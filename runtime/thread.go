@@ -35,6 +35,7 @@ type thread struct {
 	fault        faultInfo   // the synchronous fault being delivered
 	interrupt    atomic.Bool // a signal may be deliverable: look before entering the guest
 	inBlock      atomic.Bool // in a blocking host syscall (see block)
+	inGuest      atomic.Bool // in KVM_RUN or past the stop check on the way: forks wait for it (forkstop.go)
 	rekicking    atomic.Bool
 	wake         chan struct{} // wakes signal waits (sigsuspend, sigtimedwait, pause)
 	// blockInterrupted: this syscall's host call ended with EINTR for a signal.
@@ -210,8 +211,16 @@ func (t *thread) loop() {
 		if t.killed.Load() {
 			return
 		}
+		t.inGuest.Store(true)
+		if t.p.stop.stopping.Load() {
+			// A fork is copying memory: wait here, registers saved.
+			t.inGuest.Store(false)
+			t.park()
+			continue
+		}
 		t.asyncSignals()
 		if t.exitThread {
+			t.inGuest.Store(false)
 			return
 		}
 		if t.sregsDirty {
@@ -219,6 +228,7 @@ func (t *thread) loop() {
 		}
 		t.run.DirtyRegs |= kvm.SyncRegs
 		err := t.vcpu.RunOnce()
+		t.inGuest.Store(false)
 		t.sregsValid, t.sregsDirty = false, false
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {

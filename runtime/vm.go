@@ -111,6 +111,10 @@ type process struct {
 	forked   bool     // this monitor runs a forked guest (a child monitor)
 	parent   int      // the parent guest's pid when forked, else 0
 	execMu   sync.Mutex
+
+	// stop keeps the other threads out of the guest while fork copies
+	// memory (forkstop.go); forks hold execMu, which also serializes them.
+	stop worldStop
 }
 
 // Run runs the program to completion and returns its exit status. An error

@@ -139,6 +139,12 @@ var diffCases = []diffCase{
 		"shared mapping: child 0, parent sees 41 42, private 3, anonymous 44\n",
 		"vfork: exit 9\n", "fork with threads: child exit 0\n", "done failed=0\n",
 	}},
+	{name: "forkthreads", payload: "forkthreads", timeout: 3 * time.Minute, wantContains: []string{
+		"children with a point-in-time image: 50/50 from main, 20/20 from a second thread\n",
+		"atfork handlers: prepare 70 parent 70\n", "writers and churner ran on: yes (churner result 0)\n",
+		"blocked reader: read 1 [x] errno -\n", "condition waiter got 42\n", "sigwaitinfo thread: signal 10",
+		"execve racing forks: exit 7\n", "exit_group racing forks: exit 3\n", "done failed=0\n",
+	}},
 	{name: "execve", payload: "execve", wantContains: []string{
 		"execve missing: ENOENT\n", "execve no x bit: EACCES\n", "execve garbage: ENOEXEC\n",
 		"execve huge argv: E2BIG\n", "execve bad argv pointer: EFAULT\n",
