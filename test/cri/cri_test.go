@@ -1,0 +1,347 @@
+package cri_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// kmHandler is the RuntimeClass handler: the runtimes.km key in the
+// containerd config.
+const kmHandler = "km"
+
+var seq atomic.Int64
+
+// shimServer is in the command line of the shim's server process only (not
+// of its start or delete invocations).
+const shimServer = "\x00serve\x00"
+
+// pod is one CRI pod sandbox under test.
+type pod struct {
+	t      *testing.T
+	d      *daemon
+	id     string
+	cfg    *runtimeapi.PodSandboxConfig
+	logDir string
+}
+
+func rpcCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), rpcTimeout)
+}
+
+// hostNetwork is the namespaces of a host-network pod (no CNI needed);
+// pid and ipc are the pod's own.
+func hostNetwork() *runtimeapi.NamespaceOption {
+	return &runtimeapi.NamespaceOption{
+		Network: runtimeapi.NamespaceMode_NODE,
+		Pid:     runtimeapi.NamespaceMode_CONTAINER,
+		Ipc:     runtimeapi.NamespaceMode_POD,
+	}
+}
+
+// runPod starts a host-network pod with the km handler, as the kubelet does
+// for a pod whose RuntimeClass has `handler: km`.
+func runPod(t *testing.T, d *daemon) *pod {
+	t.Helper()
+	name := fmt.Sprintf("km-pod-%d", seq.Add(1))
+	p := &pod{t: t, d: d, logDir: filepath.Join(d.dir, "pods", name)}
+	// The kubelet creates the pod's log directory; CRI writes files in it.
+	if err := os.MkdirAll(p.logDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p.cfg = &runtimeapi.PodSandboxConfig{
+		Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Uid: name + "-uid", Namespace: "default"},
+		LogDirectory: p.logDir,
+		Labels:       map[string]string{"app": "km-cri-test"},
+		Linux: &runtimeapi.LinuxPodSandboxConfig{
+			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: hostNetwork()},
+		},
+	}
+	ctx, cancel := rpcCtx()
+	defer cancel()
+	r, err := d.rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: p.cfg, RuntimeHandler: kmHandler})
+	if err != nil {
+		t.Fatalf("RunPodSandbox: %v", err)
+	}
+	p.id = r.PodSandboxId
+	// Whatever fails later, the pod goes (a no-op after a clean removal).
+	t.Cleanup(func() {
+		ctx, cancel := rpcCtx()
+		defer cancel()
+		d.rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: p.id})
+		d.rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: p.id})
+	})
+	return p
+}
+
+// create makes a container of the app image running argv in the pod, with
+// its log at <logDir>/<name>.log.
+func (p *pod) create(name string, argv ...string) string {
+	p.t.Helper()
+	ctx, cancel := rpcCtx()
+	defer cancel()
+	r, err := p.d.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{
+		PodSandboxId: p.id,
+		Config: &runtimeapi.ContainerConfig{
+			Metadata: &runtimeapi.ContainerMetadata{Name: name},
+			Image:    &runtimeapi.ImageSpec{Image: appImage},
+			Command:  argv[:1],
+			Args:     argv[1:],
+			Envs:     []*runtimeapi.KeyValue{{Key: "KM_CRI", Value: "yes"}},
+			LogPath:  name + ".log",
+			Linux: &runtimeapi.LinuxContainerConfig{
+				SecurityContext: &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: hostNetwork()},
+			},
+		},
+		SandboxConfig: p.cfg,
+	})
+	if err != nil {
+		p.t.Fatalf("CreateContainer %s: %v", name, err)
+	}
+	return r.ContainerId
+}
+
+// run creates and starts a container.
+func (p *pod) run(name string, argv ...string) string {
+	p.t.Helper()
+	id := p.create(name, argv...)
+	ctx, cancel := rpcCtx()
+	defer cancel()
+	if _, err := p.d.rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: id}); err != nil {
+		p.t.Fatalf("StartContainer %s: %v", name, err)
+	}
+	return id
+}
+
+func (p *pod) status(id string) *runtimeapi.ContainerStatus {
+	p.t.Helper()
+	ctx, cancel := rpcCtx()
+	defer cancel()
+	r, err := p.d.rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: id})
+	if err != nil {
+		p.t.Fatalf("ContainerStatus: %v", err)
+	}
+	return r.Status
+}
+
+// waitExit waits for the container to exit and returns its status.
+func (p *pod) waitExit(id string) *runtimeapi.ContainerStatus {
+	p.t.Helper()
+	deadline := time.Now().Add(rpcTimeout)
+	for {
+		s := p.status(id)
+		if s.State == runtimeapi.ContainerState_CONTAINER_EXITED {
+			return s
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("container %s did not exit: %v", s.Metadata.Name, s.State)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// logLine is one line of a CRI log file.
+type logLine struct{ stream, text string }
+
+// criLog matches CRI's log format: RFC 3339 time, stream, F(ull) or
+// P(artial) tag, the line.
+var criLog = regexp.MustCompile(`^(\S+) (stdout|stderr) (F|P) (.*)$`)
+
+// readLog parses the container's CRI log file.
+func (p *pod) readLog(name string) []logLine {
+	p.t.Helper()
+	b, err := os.ReadFile(filepath.Join(p.logDir, name+".log"))
+	if err != nil {
+		p.t.Fatalf("log of %s: %v", name, err)
+	}
+	var out []logLine
+	for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		if l == "" {
+			continue
+		}
+		m := criLog.FindStringSubmatch(l)
+		if m == nil {
+			p.t.Fatalf("log of %s: not CRI format: %q", name, l)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, m[1]); err != nil {
+			p.t.Fatalf("log of %s: bad time in %q: %v", name, l, err)
+		}
+		if m[3] != "F" {
+			p.t.Fatalf("log of %s: partial line %q", name, l)
+		}
+		out = append(out, logLine{m[2], m[4]})
+	}
+	return out
+}
+
+// stdout returns the stdout lines of a parsed log.
+func stdout(lines []logLine) []string {
+	var out []string
+	for _, l := range lines {
+		if l.stream == "stdout" {
+			out = append(out, l.text)
+		}
+	}
+	return out
+}
+
+// waitLog waits until the container's log holds the stdout line want.
+func (p *pod) waitLog(name, want string) {
+	p.t.Helper()
+	deadline := time.Now().Add(rpcTimeout)
+	for {
+		if b, err := os.ReadFile(filepath.Join(p.logDir, name+".log")); err == nil && strings.Contains(string(b), " stdout F "+want+"\n") {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s never logged %q", name, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (p *pod) stopContainer(id string) {
+	p.t.Helper()
+	ctx, cancel := rpcCtx()
+	defer cancel()
+	// The kubelet's default grace period is 30 s; the guests here either
+	// exit on SIGTERM or die of it, so SIGKILL after 20 s would be a bug.
+	if _, err := p.d.rt.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: 20}); err != nil {
+		p.t.Fatalf("StopContainer: %v", err)
+	}
+}
+
+func (p *pod) removeContainer(id string) {
+	p.t.Helper()
+	ctx, cancel := rpcCtx()
+	defer cancel()
+	if _, err := p.d.rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: id}); err != nil {
+		p.t.Fatalf("RemoveContainer: %v", err)
+	}
+}
+
+// TestPod runs a host-network pod with the km handler through CRI: the
+// pause sandbox and four containers in one shim, exit codes, the CRI log
+// files, ExecSync, StopContainer with and without a SIGTERM handler, and
+// the pod's removal, after which nothing of it is left on the host.
+func TestPod(t *testing.T) {
+	forEachDaemon(t, func(t *testing.T, d *daemon) {
+		before := snapshot()
+		p := runPod(t, d)
+		ctx, cancel := rpcCtx()
+		ps, err := d.rt.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: p.id})
+		cancel()
+		if err != nil {
+			t.Fatalf("PodSandboxStatus: %v", err)
+		}
+		if ps.Status.State != runtimeapi.PodSandboxState_SANDBOX_READY {
+			t.Fatalf("pod state %v", ps.Status.State)
+		}
+		// The pause container runs under km: one shim, one monitor.
+		if n := len(procs("km", p.id)); n != 1 {
+			t.Errorf("%d km monitors for the pause container, want 1", n)
+		}
+
+		hello0 := p.run("hello0", "/bin/app", "hello", "3", "0")
+		hello3 := p.run("hello3", "/bin/app", "hello", "2", "3")
+		for _, c := range []struct {
+			id, name string
+			code     int32
+			want     []string
+		}{
+			{hello0, "hello0", 0, []string{"line 1", "line 2", "line 3", "KM_CRI=yes"}},
+			{hello3, "hello3", 3, []string{"line 1", "line 2", "KM_CRI=yes"}},
+		} {
+			s := p.waitExit(c.id)
+			if s.ExitCode != c.code {
+				t.Errorf("%s: exit code %d (reason %q), want %d", c.name, s.ExitCode, s.Reason, c.code)
+			}
+			if s.LogPath != filepath.Join(p.logDir, c.name+".log") {
+				t.Errorf("%s: LogPath %q", c.name, s.LogPath)
+			}
+			lines := p.readLog(c.name)
+			if got := strings.Join(stdout(lines), "\n"); got != strings.Join(c.want, "\n") {
+				t.Errorf("%s: stdout in the CRI log:\n%s\nwant:\n%s", c.name, got, strings.Join(c.want, "\n"))
+			}
+			if !contains(lines, logLine{"stderr", "to stderr"}) {
+				t.Errorf("%s: no stderr line in the CRI log: %v", c.name, lines)
+			}
+			// Removing an exited container while the pod runs on: the
+			// pod's shim stays (containerd 1.6 runs `shim delete` for it).
+			p.removeContainer(c.id)
+		}
+
+		term := p.run("term", "/bin/app", "term", "7")
+		sleeper := p.run("sleep", "/bin/app", "sleep")
+		p.waitLog("term", "ready")
+		p.waitLog("sleep", "ready")
+		// Every container of the pod is served by the pod's one shim.
+		if n := len(procs("containerd-shim-km-v2", d.sock, shimServer)); n != 1 {
+			t.Errorf("%d km shims for the pod, want 1", n)
+		}
+		if _, err := os.Stat(d.shimSocket(p.id)); err != nil {
+			t.Errorf("the pod's shim socket: %v", err)
+		}
+
+		// ExecSync: another guest in the running container.
+		ctx, cancel = rpcCtx()
+		ex, err := d.rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: term, Cmd: []string{"/bin/app", "hello", "1", "5"}, Timeout: 30})
+		cancel()
+		if err != nil {
+			t.Fatalf("ExecSync: %v", err)
+		}
+		if ex.ExitCode != 5 || string(ex.Stdout) != "line 1\nKM_CRI=yes\n" || string(ex.Stderr) != "to stderr\n" {
+			t.Errorf("ExecSync: exit %d, stdout %q, stderr %q", ex.ExitCode, ex.Stdout, ex.Stderr)
+		}
+		ctx, cancel = rpcCtx()
+		ex, err = d.rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: sleeper, Cmd: []string{"/bin/app", "hello", "0", "0"}, Timeout: 30})
+		cancel()
+		if err != nil || ex.ExitCode != 0 || string(ex.Stdout) != "KM_CRI=yes\n" {
+			t.Errorf("ExecSync: %v, %+v", err, ex)
+		}
+
+		// StopContainer: SIGTERM; the handler decides the code, and a guest
+		// without one dies of the signal (128+15).
+		p.stopContainer(term)
+		if s := p.waitExit(term); s.ExitCode != 7 {
+			t.Errorf("term: exit code %d (reason %q), want 7", s.ExitCode, s.Reason)
+		}
+		if got := stdout(p.readLog("term")); strings.Join(got, "\n") != "ready\ngot SIGTERM" {
+			t.Errorf("term: stdout in the CRI log: %q", got)
+		}
+		p.stopContainer(sleeper)
+		if s := p.waitExit(sleeper); s.ExitCode != 143 {
+			t.Errorf("sleep: exit code %d (reason %q), want 143", s.ExitCode, s.Reason)
+		}
+		for _, id := range []string{term, sleeper} {
+			p.removeContainer(id)
+		}
+
+		ctx, cancel = rpcCtx()
+		defer cancel()
+		if _, err := d.rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: p.id}); err != nil {
+			t.Fatalf("StopPodSandbox: %v", err)
+		}
+		if _, err := d.rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: p.id}); err != nil {
+			t.Fatalf("RemovePodSandbox: %v", err)
+		}
+		checkNoLeaks(t, before, d.shimSocket(p.id))
+	})
+}
+
+func contains(lines []logLine, l logLine) bool {
+	for _, x := range lines {
+		if x == l {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,101 @@
+package cri_test
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// resources is what a pod can leave behind on the host.
+type resources struct {
+	Monitors []string // km processes
+	Shims    []string // containerd-shim-km-v2 processes
+	Mounts   []string // mounts under the suite's work dir (rootfs, /dev/shm)
+}
+
+// procs returns the pids of this suite's processes running exe (km or
+// containerd-shim-km-v2) whose command line contains all of words.
+func procs(exe string, words ...string) []string {
+	var out []string
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range dirs {
+		link, err := os.Readlink(p + "/exe")
+		if err != nil || filepath.Base(strings.TrimSuffix(link, " (deleted)")) != exe {
+			continue
+		}
+		// Only this suite's processes: other km users may share the host.
+		cmdline, _ := os.ReadFile(p + "/cmdline")
+		ok := strings.Contains(string(cmdline), work)
+		for _, w := range words {
+			ok = ok && strings.Contains(string(cmdline), w)
+		}
+		if ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func snapshot() resources {
+	r := resources{Monitors: procs("km"), Shims: procs("containerd-shim-km-v2")}
+	if b, err := os.ReadFile("/proc/self/mounts"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) > 1 && strings.HasPrefix(f[1], work) {
+				r.Mounts = append(r.Mounts, f[1])
+			}
+		}
+	}
+	return r
+}
+
+// shimSocket is the socket the km shim serves a pod on (as
+// cmd/containerd-shim-km-v2 names it: one shim per sandbox id).
+func (d *daemon) shimSocket(podID string) string {
+	sum := sha256.Sum256([]byte(d.sock + "\x00" + criNamespace + "\x00" + podID))
+	return filepath.Join("/run/km/s", fmt.Sprintf("%x", sum[:16]))
+}
+
+// checkNoLeaks waits for the shim's asynchronous exit, then checks that
+// nothing of the test exists on the host that was not there before, and
+// that the pod's shim socket is gone.
+func checkNoLeaks(t *testing.T, before resources, sock string) {
+	t.Helper()
+	var extra resources
+	var sockErr error
+	for i := 0; i < 100; i++ {
+		extra = added(before, snapshot())
+		_, sockErr = os.Lstat(sock)
+		if reflect.DeepEqual(extra, resources{}) && os.IsNotExist(sockErr) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Errorf("resources leaked: %+v; shim socket %s: %v", extra, sock, sockErr)
+}
+
+// added returns what now has that before has not.
+func added(before, now resources) resources {
+	diff := func(b, n []string) []string {
+		seen := make(map[string]bool, len(b))
+		for _, s := range b {
+			seen[s] = true
+		}
+		var out []string
+		for _, s := range n {
+			if !seen[s] {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return resources{
+		Monitors: diff(before.Monitors, now.Monitors),
+		Shims:    diff(before.Shims, now.Shims),
+		Mounts:   diff(before.Mounts, now.Mounts),
+	}
+}

@@ -1,0 +1,49 @@
+// app: the CRI test's container program.
+//   app hello N CODE  prints N numbered lines (and $KM_CRI) on stdout, one
+//                     line on stderr, exits CODE
+//   app term CODE     prints "ready", waits; on SIGTERM prints "got SIGTERM"
+//                     and exits CODE
+//   app sleep         prints "ready", waits with no handler (SIGTERM kills it)
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int term_code;
+
+static void on_term(int sig) {
+	(void)sig;
+	static const char msg[] = "got SIGTERM\n";
+	write(1, msg, sizeof msg - 1);
+	_exit(term_code);
+}
+
+static void wait_forever(void) {
+	printf("ready\n");
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
+int main(int argc, char **argv) {
+	if (argc >= 4 && strcmp(argv[1], "hello") == 0) {
+		int n = atoi(argv[2]);
+		const char *v = getenv("KM_CRI");
+		for (int i = 1; i <= n; i++)
+			printf("line %d\n", i);
+		printf("KM_CRI=%s\n", v ? v : "(unset)");
+		fflush(stdout);
+		fprintf(stderr, "to stderr\n");
+		return atoi(argv[3]);
+	}
+	if (argc >= 3 && strcmp(argv[1], "term") == 0) {
+		term_code = atoi(argv[2]);
+		signal(SIGTERM, on_term);
+		wait_forever();
+	}
+	if (argc >= 2 && strcmp(argv[1], "sleep") == 0)
+		wait_forever();
+	fprintf(stderr, "usage: app hello N CODE | term CODE | sleep\n");
+	return 2;
+}
