@@ -62,6 +62,9 @@ func runPod(t *testing.T, d *daemon) *pod {
 		LogDirectory: p.logDir,
 		Labels:       map[string]string{"app": "km-cri-test"},
 		Linux: &runtimeapi.LinuxPodSandboxConfig{
+			// As the kubelet's cgroupfs driver does: containerd puts each
+			// container in <parent>/<container id>.
+			CgroupParent:    podCgroupParent(name),
 			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: hostNetwork()},
 		},
 	}
@@ -82,6 +85,14 @@ func runPod(t *testing.T, d *daemon) *pod {
 	return p
 }
 
+// podCgroupParent is the pod's cgroup, under one of the suite's own.
+func podCgroupParent(name string) string {
+	return "/" + filepath.Base(work) + "/" + name
+}
+
+// memoryLimit is every test container's limit: its VM's memory size.
+const memoryLimit = 64 << 20
+
 // create makes a container of the app image running argv in the pod, with
 // its log at <logDir>/<name>.log.
 func (p *pod) create(name string, argv ...string) string {
@@ -98,6 +109,7 @@ func (p *pod) create(name string, argv ...string) string {
 			Envs:     []*runtimeapi.KeyValue{{Key: "KM_CRI", Value: "yes"}},
 			LogPath:  name + ".log",
 			Linux: &runtimeapi.LinuxContainerConfig{
+				Resources:       &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: memoryLimit},
 				SecurityContext: &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: hostNetwork()},
 			},
 		},
@@ -291,6 +303,21 @@ func TestPod(t *testing.T) {
 			t.Errorf("the pod's shim socket: %v", err)
 		}
 
+		// Stats, as the kubelet polls them: from the container's cgroup.
+		ctx, cancel = rpcCtx()
+		st, err := d.rt.ContainerStats(ctx, &runtimeapi.ContainerStatsRequest{ContainerId: term})
+		cancel()
+		if err != nil {
+			t.Fatalf("ContainerStats: %v", err)
+		}
+		if st.Stats.Memory == nil || st.Stats.Memory.WorkingSetBytes == nil || st.Stats.Memory.WorkingSetBytes.Value == 0 ||
+			st.Stats.Cpu == nil || st.Stats.Cpu.UsageCoreNanoSeconds == nil || st.Stats.Cpu.UsageCoreNanoSeconds.Value == 0 {
+			t.Errorf("ContainerStats: %v", st.Stats)
+		}
+		if lim := cgroupMemoryLimit(t, podCgroupParent(p.cfg.Metadata.Name), term); lim != memoryLimit {
+			t.Errorf("container memory limit %d, want %d", lim, memoryLimit)
+		}
+
 		// ExecSync: another guest in the running container.
 		ctx, cancel = rpcCtx()
 		ex, err := d.rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: term, Cmd: []string{"/bin/app", "hello", "1", "5"}, Timeout: 30})
@@ -334,6 +361,7 @@ func TestPod(t *testing.T) {
 			t.Fatalf("RemovePodSandbox: %v", err)
 		}
 		checkNoLeaks(t, before, d.shimSocket(p.id))
+		checkNoCgroups(t, podCgroupParent(p.cfg.Metadata.Name))
 	})
 }
 

@@ -3,9 +3,11 @@ package cri_test
 import (
 	"crypto/sha256"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -97,5 +99,67 @@ func added(before, now resources) resources {
 		Monitors: diff(before.Monitors, now.Monitors),
 		Shims:    diff(before.Shims, now.Shims),
 		Mounts:   diff(before.Mounts, now.Mounts),
+	}
+}
+
+// cgroupRoots are the hierarchies a container's cgroup lives in: v2's
+// single one, or v1's memory and devices (every v1 controller gets it).
+func cgroupRoots() []string {
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		return []string{"/sys/fs/cgroup"}
+	}
+	return []string{"/sys/fs/cgroup/memory", "/sys/fs/cgroup/devices"}
+}
+
+// cgroupMemoryLimit reads a container's memory limit from its cgroup.
+func cgroupMemoryLimit(t *testing.T, parent, id string) int64 {
+	t.Helper()
+	file := "memory.limit_in_bytes"
+	if cgroupRoots()[0] == "/sys/fs/cgroup" {
+		file = "memory.max"
+	}
+	b, err := os.ReadFile(filepath.Join(cgroupRoots()[0], parent, id, file))
+	if err != nil {
+		t.Fatalf("container cgroup: %v", err)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return n
+}
+
+// checkNoCgroups checks that no container cgroup is left in the pod's
+// cgroup, then removes the pod's cgroup (the kubelet's job).
+func checkNoCgroups(t *testing.T, parent string) {
+	t.Helper()
+	for _, root := range cgroupRoots() {
+		dir := filepath.Join(root, parent)
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if e.IsDir() {
+				t.Errorf("cgroup left: %s", filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+	removeCgroups(parent)
+}
+
+// removeCgroups removes the cgroup dir under every hierarchy, deepest
+// first (rmdir is how cgroups go).
+func removeCgroups(rel string) {
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
+	roots = append(roots, "/sys/fs/cgroup")
+	for _, root := range roots {
+		var dirs []string
+		filepath.WalkDir(filepath.Join(root, rel), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			os.Remove(dirs[i])
+		}
 	}
 }

@@ -95,6 +95,7 @@ func testMain(m *testing.M) int {
 	}
 	code := m.Run()
 	stopAll()
+	removeCgroups(filepath.Base(work))
 	if code != 0 {
 		for _, d := range daemons {
 			dumpLog(d)
