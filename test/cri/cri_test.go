@@ -97,13 +97,19 @@ const memoryLimit = 64 << 20
 // its log at <logDir>/<name>.log.
 func (p *pod) create(name string, argv ...string) string {
 	p.t.Helper()
+	return p.createImage(name, appImage, argv...)
+}
+
+// createImage makes a container of an image running argv in the pod.
+func (p *pod) createImage(name, image string, argv ...string) string {
+	p.t.Helper()
 	ctx, cancel := rpcCtx()
 	defer cancel()
 	r, err := p.d.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{
 		PodSandboxId: p.id,
 		Config: &runtimeapi.ContainerConfig{
 			Metadata: &runtimeapi.ContainerMetadata{Name: name},
-			Image:    &runtimeapi.ImageSpec{Image: appImage},
+			Image:    &runtimeapi.ImageSpec{Image: image},
 			Command:  argv[:1],
 			Args:     argv[1:],
 			Envs:     []*runtimeapi.KeyValue{{Key: "KM_CRI", Value: "yes"}},
@@ -121,10 +127,16 @@ func (p *pod) create(name string, argv ...string) string {
 	return r.ContainerId
 }
 
-// run creates and starts a container.
+// run creates and starts a container of the app image.
 func (p *pod) run(name string, argv ...string) string {
 	p.t.Helper()
-	id := p.create(name, argv...)
+	return p.runImage(name, appImage, argv...)
+}
+
+// runImage creates and starts a container.
+func (p *pod) runImage(name, image string, argv ...string) string {
+	p.t.Helper()
+	id := p.createImage(name, image, argv...)
 	ctx, cancel := rpcCtx()
 	defer cancel()
 	if _, err := p.d.rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: id}); err != nil {
@@ -228,6 +240,19 @@ func (p *pod) stopContainer(id string) {
 	// exit on SIGTERM or die of it, so SIGKILL after 20 s would be a bug.
 	if _, err := p.d.rt.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: 20}); err != nil {
 		p.t.Fatalf("StopContainer: %v", err)
+	}
+}
+
+// remove stops and removes the pod sandbox.
+func (p *pod) remove() {
+	p.t.Helper()
+	ctx, cancel := rpcCtx()
+	defer cancel()
+	if _, err := p.d.rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: p.id}); err != nil {
+		p.t.Fatalf("StopPodSandbox: %v", err)
+	}
+	if _, err := p.d.rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: p.id}); err != nil {
+		p.t.Fatalf("RemovePodSandbox: %v", err)
 	}
 }
 
@@ -352,14 +377,7 @@ func TestPod(t *testing.T) {
 			p.removeContainer(id)
 		}
 
-		ctx, cancel = rpcCtx()
-		defer cancel()
-		if _, err := d.rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: p.id}); err != nil {
-			t.Fatalf("StopPodSandbox: %v", err)
-		}
-		if _, err := d.rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: p.id}); err != nil {
-			t.Fatalf("RemovePodSandbox: %v", err)
-		}
+		p.remove()
 		checkNoLeaks(t, before, d.shimSocket(p.id))
 		checkNoCgroups(t, podCgroupParent(p.cfg.Metadata.Name))
 	})

@@ -6,13 +6,26 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
 // ociImage builds an OCI image layout tar (no registry) holding the given
 // files in one layer, with cmd as its command (after test/shim's).
 func ociImage(name string, files map[string]string, cmd []string) ([]byte, error) {
+	layer, err := filesLayer(files)
+	if err != nil {
+		return nil, err
+	}
+	return ociLayout(name, layer, cmd)
+}
+
+// filesLayer is a layer tar of the given files (path in the image: host
+// file) and the usual top directories.
+func filesLayer(files map[string]string) ([]byte, error) {
 	var layer bytes.Buffer
 	tw := tar.NewWriter(&layer)
 	for _, dir := range []string{"bin/", "etc/", "tmp/"} {
@@ -29,14 +42,69 @@ func ociImage(name string, files map[string]string, cmd []string) ([]byte, error
 	if err := tw.Close(); err != nil {
 		return nil, err
 	}
+	return layer.Bytes(), nil
+}
 
+// dirLayer is a layer tar of a directory tree (files, directories and
+// symlinks, owned by root).
+func dirLayer(dir string) ([]byte, error) {
+	var layer bytes.Buffer
+	tw := tar.NewWriter(&layer)
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		link := ""
+		if info.Mode()&fs.ModeSymlink != 0 {
+			if link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		}
+		h, err := tar.FileInfoHeader(info, link)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		h.Name, h.Uid, h.Gid, h.Uname, h.Gname = rel, 0, 0, "", ""
+		if d.IsDir() {
+			h.Name += "/"
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if info.Mode().IsRegular() {
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = io.Copy(tw, f)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return layer.Bytes(), nil
+}
+
+// ociLayout is the OCI image layout tar of a one-layer image.
+func ociLayout(name string, layer []byte, cmd []string) ([]byte, error) {
 	blobs := map[string][]byte{}
 	add := func(b []byte) (string, int) {
 		d := fmt.Sprintf("sha256:%x", sha256.Sum256(b))
 		blobs[d] = b
 		return d, len(b)
 	}
-	layerDigest, layerSize := add(layer.Bytes())
+	layerDigest, layerSize := add(layer)
 	config, _ := json.Marshal(map[string]any{
 		"architecture": "amd64", "os": "linux",
 		"config": map[string]any{"Cmd": cmd, "Env": []string{"PATH=/usr/bin:/bin", "IMAGE_VAR=from-image"}, "WorkingDir": "/"},
