@@ -51,6 +51,12 @@ func hostNetwork() *runtimeapi.NamespaceOption {
 // for a pod whose RuntimeClass has `handler: km`.
 func runPod(t *testing.T, d *daemon) *pod {
 	t.Helper()
+	return runPodWith(t, d, kmHandler)
+}
+
+// runPodWith starts a host-network pod with the given runtime handler.
+func runPodWith(t *testing.T, d *daemon, handler string) *pod {
+	t.Helper()
 	name := fmt.Sprintf("km-pod-%d", seq.Add(1))
 	p := &pod{t: t, d: d, logDir: filepath.Join(d.dir, "pods", name)}
 	// The kubelet creates the pod's log directory; CRI writes files in it.
@@ -70,7 +76,7 @@ func runPod(t *testing.T, d *daemon) *pod {
 	}
 	ctx, cancel := rpcCtx()
 	defer cancel()
-	r, err := d.rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: p.cfg, RuntimeHandler: kmHandler})
+	r, err := d.rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: p.cfg, RuntimeHandler: handler})
 	if err != nil {
 		t.Fatalf("RunPodSandbox: %v", err)
 	}
@@ -103,6 +109,17 @@ func (p *pod) create(name string, argv ...string) string {
 // createImage makes a container of an image running argv in the pod.
 func (p *pod) createImage(name, image string, argv ...string) string {
 	p.t.Helper()
+	return p.createWith(name, image, nil, argv...)
+}
+
+// createWith makes a container of an image running argv in the pod, with a
+// security context (nil: the pod's namespaces, nothing else).
+func (p *pod) createWith(name, image string, sc *runtimeapi.LinuxContainerSecurityContext, argv ...string) string {
+	p.t.Helper()
+	if sc == nil {
+		sc = &runtimeapi.LinuxContainerSecurityContext{}
+	}
+	sc.NamespaceOptions = hostNetwork()
 	ctx, cancel := rpcCtx()
 	defer cancel()
 	r, err := p.d.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{
@@ -116,7 +133,7 @@ func (p *pod) createImage(name, image string, argv ...string) string {
 			LogPath:  name + ".log",
 			Linux: &runtimeapi.LinuxContainerConfig{
 				Resources:       &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: memoryLimit},
-				SecurityContext: &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: hostNetwork()},
+				SecurityContext: sc,
 			},
 		},
 		SandboxConfig: p.cfg,
@@ -136,7 +153,13 @@ func (p *pod) run(name string, argv ...string) string {
 // runImage creates and starts a container.
 func (p *pod) runImage(name, image string, argv ...string) string {
 	p.t.Helper()
-	id := p.createImage(name, image, argv...)
+	return p.runWith(name, image, nil, argv...)
+}
+
+// runWith creates and starts a container with a security context.
+func (p *pod) runWith(name, image string, sc *runtimeapi.LinuxContainerSecurityContext, argv ...string) string {
+	p.t.Helper()
+	id := p.createWith(name, image, sc, argv...)
 	ctx, cancel := rpcCtx()
 	defer cancel()
 	if _, err := p.d.rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: id}); err != nil {
@@ -390,4 +413,39 @@ func contains(lines []logLine, l logLine) bool {
 		}
 	}
 	return false
+}
+
+// TestRestricted: a container with the security context Knative's
+// queue-proxy runs with (non-root, read-only root, no capabilities, no new
+// privileges, the runtime's default seccomp profile) sees what it sees
+// under runc.
+func TestRestricted(t *testing.T) {
+	const nobody = 65532
+	forEachDaemon(t, func(t *testing.T, d *daemon) {
+		out := map[string]string{}
+		for _, handler := range []string{kmHandler, "runc"} {
+			before := snapshot()
+			p := runPodWith(t, d, handler)
+			id := p.runWith("ident", appImage, &runtimeapi.LinuxContainerSecurityContext{
+				Capabilities:   &runtimeapi.Capability{DropCapabilities: []string{"ALL"}},
+				RunAsUser:      &runtimeapi.Int64Value{Value: nobody},
+				RunAsGroup:     &runtimeapi.Int64Value{Value: nobody},
+				ReadonlyRootfs: true,
+				NoNewPrivs:     true,
+				Seccomp:        &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault},
+			}, "/bin/app", "ident")
+			if s := p.waitExit(id); s.ExitCode != 0 {
+				t.Errorf("%s: exit code %d (reason %q, message %q)", handler, s.ExitCode, s.Reason, s.Message)
+			}
+			out[handler] = strings.Join(stdout(p.readLog("ident")), "\n")
+			p.removeContainer(id)
+			p.remove()
+			checkNoLeaks(t, before, d.shimSocket(p.id))
+			checkNoCgroups(t, podCgroupParent(p.cfg.Metadata.Name))
+		}
+		want := fmt.Sprintf("uid=%d gid=%d\ncreate /tmp/probe: Read-only file system", nobody, nobody)
+		if out[kmHandler] != want || out["runc"] != want {
+			t.Errorf("km:\n%s\nrunc:\n%s\nwant:\n%s", out[kmHandler], out["runc"], want)
+		}
+	})
 }

@@ -28,9 +28,10 @@ func ociImage(name string, files map[string]string, cmd []string) ([]byte, error
 func filesLayer(files map[string]string) ([]byte, error) {
 	var layer bytes.Buffer
 	tw := tar.NewWriter(&layer)
-	for _, dir := range []string{"bin/", "etc/", "tmp/"} {
+	for _, dir := range []string{"bin/", "etc/"} {
 		tw.WriteHeader(&tar.Header{Name: dir, Mode: 0o755, Typeflag: tar.TypeDir})
 	}
+	tw.WriteHeader(&tar.Header{Name: "tmp/", Mode: 0o1777, Typeflag: tar.TypeDir})
 	for dst, src := range files {
 		data, err := os.ReadFile(src)
 		if err != nil {

@@ -169,7 +169,9 @@ func build() error {
 // config is the daemon's TOML: own root, state and socket, never the
 // system's; CRI with the local pause image, runc as the default handler and
 // km as the `km` handler (as deploy/containerd-*.toml register it); CNI
-// pointed at empty directories, since the pods use the host network.
+// pointed at empty directories, since the pods use the host network; OOM
+// score adjustments kept to what the daemon may set (runc fails a sandbox's
+// -998 where CAP_SYS_RESOURCE is missing, as in some CI containers).
 func (d *daemon) config() string {
 	root, state := filepath.Join(d.dir, "root"), filepath.Join(d.dir, "state")
 	cniBin, cniConf := filepath.Join(d.dir, "cni/bin"), filepath.Join(d.dir, "cni/net.d")
@@ -183,6 +185,7 @@ state = %q
   level = "debug"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = %q
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -210,6 +213,7 @@ disabled_plugins = ["io.containerd.nri.v1.nri"]
   [plugins."io.containerd.cri.v1.images".pinned_images]
     sandbox = %q
 [plugins."io.containerd.cri.v1.runtime"]
+  restrict_oom_score_adj = true
   [plugins."io.containerd.cri.v1.runtime".containerd]
     default_runtime_name = "runc"
     [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]

@@ -4,6 +4,9 @@
 //   app term CODE     prints "ready", waits; on SIGTERM prints "got SIGTERM"
 //                     and exits CODE
 //   app sleep         prints "ready", waits with no handler (SIGTERM kills it)
+//   app ident         prints its uid and gid and whether it can create a file
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +47,12 @@ int main(int argc, char **argv) {
 	}
 	if (argc >= 2 && strcmp(argv[1], "sleep") == 0)
 		wait_forever();
-	fprintf(stderr, "usage: app hello N CODE | term CODE | sleep\n");
+	if (argc >= 2 && strcmp(argv[1], "ident") == 0) {
+		printf("uid=%d gid=%d\n", (int)getuid(), (int)getgid());
+		int fd = open("/tmp/probe", O_WRONLY | O_CREAT, 0644);
+		printf("create /tmp/probe: %s\n", fd < 0 ? strerror(errno) : "ok");
+		return 0;
+	}
+	fprintf(stderr, "usage: app hello N CODE | term CODE | sleep | ident\n");
 	return 2;
 }
