@@ -99,6 +99,10 @@ func podCgroupParent(name string) string {
 // memoryLimit is every test container's limit: its VM's memory size.
 const memoryLimit = 64 << 20
 
+// oomScoreAdj is every test container's OOM score adjustment, the one the
+// kubelet gives a BestEffort pod's containers.
+const oomScoreAdj = 1000
+
 // create makes a container of the app image running argv in the pod, with
 // its log at <logDir>/<name>.log.
 func (p *pod) create(name string, argv ...string) string {
@@ -132,7 +136,7 @@ func (p *pod) createWith(name, image string, sc *runtimeapi.LinuxContainerSecuri
 			Envs:     []*runtimeapi.KeyValue{{Key: "KM_CRI", Value: "yes"}},
 			LogPath:  name + ".log",
 			Linux: &runtimeapi.LinuxContainerConfig{
-				Resources:       &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: memoryLimit},
+				Resources:       &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: memoryLimit, OomScoreAdj: oomScoreAdj},
 				SecurityContext: sc,
 			},
 		},
@@ -364,6 +368,14 @@ func TestPod(t *testing.T) {
 		}
 		if lim := cgroupMemoryLimit(t, podCgroupParent(p.cfg.Metadata.Name), term); lim != memoryLimit {
 			t.Errorf("container memory limit %d, want %d", lim, memoryLimit)
+		}
+
+		// The kubelet's OOM score adjustment is the monitor's: the kernel's
+		// OOM killer picks the guest's host process by it.
+		if mons := procs("km", term); len(mons) != 1 {
+			t.Errorf("km monitors of the term container: %v", mons)
+		} else if b, err := os.ReadFile(mons[0] + "/oom_score_adj"); err != nil || strings.TrimSpace(string(b)) != fmt.Sprint(oomScoreAdj) {
+			t.Errorf("monitor oom_score_adj %q (%v), want %d", b, err, oomScoreAdj)
 		}
 
 		// ExecSync: another guest in the running container.
