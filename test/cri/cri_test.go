@@ -395,6 +395,19 @@ func TestPod(t *testing.T) {
 			t.Errorf("ExecSync: %v, %+v", err, ex)
 		}
 
+		// A probe that times out: CRI kills the exec process, and its
+		// monitor goes; the container runs on.
+		ctx, cancel = rpcCtx()
+		ex, err = d.rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: sleeper, Cmd: []string{"/bin/app", "sleep"}, Timeout: 1})
+		cancel()
+		if err == nil {
+			t.Errorf("ExecSync of a command that outlives its timeout: no error, %+v", ex)
+		}
+		waitMonitors(t, sleeper, 1)
+		if s := p.status(sleeper); s.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+			t.Errorf("sleep after a timed-out exec: %v", s.State)
+		}
+
 		// StopContainer: SIGTERM; the handler decides the code, and a guest
 		// without one dies of the signal (128+15).
 		p.stopContainer(term)
@@ -416,6 +429,20 @@ func TestPod(t *testing.T) {
 		checkNoLeaks(t, before, d.shimSocket(p.id))
 		checkNoCgroups(t, podCgroupParent(p.cfg.Metadata.Name))
 	})
+}
+
+// waitMonitors waits until the container has n km monitors (its own and
+// its execs').
+func waitMonitors(t *testing.T, id string, n int) {
+	t.Helper()
+	var mons []string
+	for i := 0; i < 100; i++ {
+		if mons = procs("km", id); len(mons) == n {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Errorf("container %s has %d km monitors, want %d", id, len(mons), n)
 }
 
 func contains(lines []logLine, l logLine) bool {
