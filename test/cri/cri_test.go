@@ -488,3 +488,74 @@ func TestRestricted(t *testing.T) {
 		}
 	})
 }
+
+// TestStopPodRunning: StopPodSandbox with containers still running (a pod
+// deleted with no grace period) kills them (SIGKILL: 137) and the pause
+// container, and nothing is left.
+func TestStopPodRunning(t *testing.T) {
+	forEachDaemon(t, func(t *testing.T, d *daemon) {
+		before := snapshot()
+		p := runPod(t, d)
+		term := p.run("term", "/bin/app", "term", "7")
+		sleeper := p.run("sleep", "/bin/app", "sleep")
+		p.waitLog("term", "ready")
+		p.waitLog("sleep", "ready")
+		ctx, cancel := rpcCtx()
+		_, err := d.rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: p.id})
+		cancel()
+		if err != nil {
+			t.Fatalf("StopPodSandbox: %v", err)
+		}
+		for _, id := range []string{term, sleeper} {
+			if s := p.waitExit(id); s.ExitCode != 137 {
+				t.Errorf("%s: exit code %d (reason %q), want 137", s.Metadata.Name, s.ExitCode, s.Reason)
+			}
+		}
+		ctx, cancel = rpcCtx()
+		_, err = d.rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: p.id})
+		cancel()
+		if err != nil {
+			t.Fatalf("RemovePodSandbox: %v", err)
+		}
+		checkNoLeaks(t, before, d.shimSocket(p.id))
+		checkNoCgroups(t, podCgroupParent(p.cfg.Metadata.Name))
+	})
+}
+
+// TestRestartContainerd: a km pod survives a containerd restart; CRI
+// recovers it from the shim (which 1.6 reaches through the bundle's
+// address file), and the pod is still managed afterwards.
+func TestRestartContainerd(t *testing.T) {
+	forEachDaemon(t, func(t *testing.T, d *daemon) {
+		before := snapshot()
+		p := runPod(t, d)
+		sleeper := p.run("sleep", "/bin/app", "sleep")
+		p.waitLog("sleep", "ready")
+		if err := d.restart(); err != nil {
+			t.Fatalf("restart: %v", err)
+		}
+		if s := p.status(sleeper); s.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+			t.Fatalf("sleep after the restart: %v", s.State)
+		}
+		ctx, cancel := rpcCtx()
+		ps, err := d.rt.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: p.id})
+		cancel()
+		if err != nil || ps.Status.State != runtimeapi.PodSandboxState_SANDBOX_READY {
+			t.Fatalf("pod after the restart: %v, %v", err, ps)
+		}
+		ctx, cancel = rpcCtx()
+		ex, err := d.rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: sleeper, Cmd: []string{"/bin/app", "hello", "1", "6"}, Timeout: 30})
+		cancel()
+		if err != nil || ex.ExitCode != 6 || string(ex.Stdout) != "line 1\nKM_CRI=yes\n" {
+			t.Errorf("ExecSync after the restart: %v, %+v", err, ex)
+		}
+		p.stopContainer(sleeper)
+		if s := p.waitExit(sleeper); s.ExitCode != 143 {
+			t.Errorf("sleep: exit code %d (reason %q), want 143", s.ExitCode, s.Reason)
+		}
+		p.removeContainer(sleeper)
+		p.remove()
+		checkNoLeaks(t, before, d.shimSocket(p.id))
+		checkNoCgroups(t, podCgroupParent(p.cfg.Metadata.Name))
+	})
+}

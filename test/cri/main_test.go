@@ -228,6 +228,17 @@ disabled_plugins = ["io.containerd.nri.v1.nri"]
 `, root, state, d.sock, pauseImage, cniBin, cniConf)
 }
 
+// restart stops the daemon (SIGTERM, leaving pods running) and starts it
+// again on the same root, state and socket.
+func (d *daemon) restart() error {
+	d.conn.Close()
+	d.conn = nil
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	d.cmd.Wait()
+	d.cmd = nil
+	return d.start()
+}
+
 // start launches the private daemon, imports the images into CRI's
 // namespace and connects the CRI client.
 func (d *daemon) start() error {
