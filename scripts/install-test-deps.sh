@@ -18,8 +18,9 @@ if ((${#need[@]})); then
 	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# The shim and CRI suites (test/shim, test/cri) run under Debian's containerd 1.6 (above) and
-# under containerd 2.x built from the Go module proxy, cached across runs.
+# The shim and CRI suites (test/shim, test/cri) run under Debian's
+# containerd 1.6 (above) and under containerd 2.x built from the Go module
+# proxy, cached across runs.
 CONTAINERD2_VERSION=v2.2.1
 CONTAINERD2_DIR=/var/cache/km-test/containerd-${CONTAINERD2_VERSION}/bin
 if [[ ! -x $CONTAINERD2_DIR/containerd || ! -x $CONTAINERD2_DIR/ctr || ! -x $CONTAINERD2_DIR/containerd-shim-runc-v2 ]]; then
