@@ -57,6 +57,13 @@ func runPod(t *testing.T, d *daemon) *pod {
 // runPodWith starts a host-network pod with the given runtime handler.
 func runPodWith(t *testing.T, d *daemon, handler string) *pod {
 	t.Helper()
+	return runPodDNS(t, d, handler, nil)
+}
+
+// runPodDNS starts a host-network pod with a DNS config (the kubelet's
+// ClusterFirstWithHostNet; nil: the host's resolv.conf).
+func runPodDNS(t *testing.T, d *daemon, handler string, dns *runtimeapi.DNSConfig) *pod {
+	t.Helper()
 	name := fmt.Sprintf("km-pod-%d", seq.Add(1))
 	p := &pod{t: t, d: d, logDir: filepath.Join(d.dir, "pods", name)}
 	// The kubelet creates the pod's log directory; CRI writes files in it.
@@ -66,6 +73,7 @@ func runPodWith(t *testing.T, d *daemon, handler string) *pod {
 	p.cfg = &runtimeapi.PodSandboxConfig{
 		Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Uid: name + "-uid", Namespace: "default"},
 		LogDirectory: p.logDir,
+		DnsConfig:    dns,
 		Labels:       map[string]string{"app": "km-cri-test"},
 		Linux: &runtimeapi.LinuxPodSandboxConfig{
 			// As the kubelet's cgroupfs driver does: containerd puts each
@@ -120,6 +128,12 @@ func (p *pod) createImage(name, image string, argv ...string) string {
 // security context (nil: the pod's namespaces, nothing else).
 func (p *pod) createWith(name, image string, sc *runtimeapi.LinuxContainerSecurityContext, argv ...string) string {
 	p.t.Helper()
+	return p.createFull(name, image, sc, nil, argv...)
+}
+
+// createFull makes a container with a security context and volumes.
+func (p *pod) createFull(name, image string, sc *runtimeapi.LinuxContainerSecurityContext, mounts []*runtimeapi.Mount, argv ...string) string {
+	p.t.Helper()
 	if sc == nil {
 		sc = &runtimeapi.LinuxContainerSecurityContext{}
 	}
@@ -135,6 +149,7 @@ func (p *pod) createWith(name, image string, sc *runtimeapi.LinuxContainerSecuri
 			Args:     argv[1:],
 			Envs:     []*runtimeapi.KeyValue{{Key: "KM_CRI", Value: "yes"}},
 			LogPath:  name + ".log",
+			Mounts:   mounts,
 			Linux: &runtimeapi.LinuxContainerConfig{
 				Resources:       &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: memoryLimit, OomScoreAdj: oomScoreAdj},
 				SecurityContext: sc,
@@ -557,5 +572,73 @@ func TestRestartContainerd(t *testing.T) {
 		p.remove()
 		checkNoLeaks(t, before, d.shimSocket(p.id))
 		checkNoCgroups(t, podCgroupParent(p.cfg.Metadata.Name))
+	})
+}
+
+// TestMounts: the files CRI and the kubelet mount into a container (the
+// pod's resolv.conf from its DNS config, /etc/hostname, volumes read-write
+// and read-only) are what the guest sees, as under runc.
+func TestMounts(t *testing.T) {
+	dns := &runtimeapi.DNSConfig{Servers: []string{"10.96.0.10"}, Searches: []string{"default.svc.cluster.local"}, Options: []string{"ndots:5"}}
+	forEachDaemon(t, func(t *testing.T, d *daemon) {
+		out := map[string]string{}
+		for _, handler := range []string{kmHandler, "runc"} {
+			vol := filepath.Join(d.dir, "vol-"+handler+fmt.Sprint(seq.Add(1)))
+			ro := vol + "-ro"
+			for _, dir := range []string{vol, ro} {
+				if err := os.MkdirAll(dir, 0o777); err != nil {
+					t.Fatal(err)
+				}
+			}
+			os.WriteFile(filepath.Join(vol, "in"), []byte("from the host\n"), 0o644)
+			os.WriteFile(filepath.Join(ro, "in"), []byte("read-only\n"), 0o644)
+			mounts := []*runtimeapi.Mount{
+				{ContainerPath: "/vol", HostPath: vol},
+				{ContainerPath: "/ro", HostPath: ro, Readonly: true},
+			}
+			before := snapshot()
+			p := runPodDNS(t, d, handler, dns)
+			var got []string
+			for _, c := range []struct {
+				name string
+				argv []string
+				code int32
+			}{
+				{"cat", []string{"/bin/app", "cat", "/etc/resolv.conf", "/etc/hostname", "/vol/in", "/ro/in"}, 0},
+				{"write", []string{"/bin/app", "write", "/vol/out", "from the guest"}, 0},
+				{"writero", []string{"/bin/app", "write", "/ro/out", "refused"}, 1},
+			} {
+				id := p.createFull(c.name, appImage, nil, mounts, c.argv...)
+				ctx, cancel := rpcCtx()
+				_, err := d.rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: id})
+				cancel()
+				if err != nil {
+					t.Fatalf("%s: StartContainer %s: %v", handler, c.name, err)
+				}
+				if s := p.waitExit(id); s.ExitCode != c.code {
+					t.Errorf("%s: %s: exit code %d, want %d", handler, c.name, s.ExitCode, c.code)
+				}
+				got = append(got, stdout(p.readLog(c.name))...)
+				p.removeContainer(id)
+			}
+			if b, err := os.ReadFile(filepath.Join(vol, "out")); err != nil || string(b) != "from the guest\n" {
+				t.Errorf("%s: the volume on the host: %q, %v", handler, b, err)
+			}
+			out[handler] = strings.Join(got, "\n")
+			p.remove()
+			checkNoLeaks(t, before, d.shimSocket(p.id))
+			checkNoCgroups(t, podCgroupParent(p.cfg.Metadata.Name))
+		}
+		host, _ := os.Hostname()
+		for _, want := range []string{"nameserver 10.96.0.10", "search default.svc.cluster.local", "options ndots:5",
+			"== /etc/hostname\n" + host, "== /vol/in\nfrom the host", "== /ro/in\nread-only",
+			"write /vol/out: ok", "write /ro/out: Read-only file system"} {
+			if !strings.Contains(out[kmHandler], want) {
+				t.Errorf("km output lacks %q", want)
+			}
+		}
+		if out[kmHandler] != out["runc"] {
+			t.Errorf("km:\n%s\nrunc:\n%s", out[kmHandler], out["runc"])
+		}
 	})
 }

@@ -5,6 +5,8 @@
 //                     and exits CODE
 //   app sleep         prints "ready", waits with no handler (SIGTERM kills it)
 //   app ident         prints its uid and gid and whether it can create a file
+//   app cat FILE...   prints each file (or why it cannot be read)
+//   app write FILE T  writes line T to FILE, prints the outcome
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -53,6 +55,31 @@ int main(int argc, char **argv) {
 		printf("create /tmp/probe: %s\n", fd < 0 ? strerror(errno) : "ok");
 		return 0;
 	}
-	fprintf(stderr, "usage: app hello N CODE | term CODE | sleep | ident\n");
+	if (argc >= 2 && strcmp(argv[1], "cat") == 0) {
+		for (int i = 2; i < argc; i++) {
+			printf("== %s\n", argv[i]);
+			FILE *f = fopen(argv[i], "r");
+			if (!f) {
+				printf("%s\n", strerror(errno));
+				continue;
+			}
+			char buf[4096];
+			size_t n;
+			while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+				fwrite(buf, 1, n, stdout);
+			fclose(f);
+		}
+		return 0;
+	}
+	if (argc >= 4 && strcmp(argv[1], "write") == 0) {
+		FILE *f = fopen(argv[2], "w");
+		if (!f || fprintf(f, "%s\n", argv[3]) < 0 || fclose(f) != 0) {
+			printf("write %s: %s\n", argv[2], strerror(errno));
+			return 1;
+		}
+		printf("write %s: ok\n", argv[2]);
+		return 0;
+	}
+	fprintf(stderr, "usage: app hello N CODE | term CODE | sleep | ident | cat FILE... | write FILE T\n");
 	return 2;
 }
