@@ -8,7 +8,7 @@
 # python3 for the shim and CRI suites. Go comes with the machine.
 set -euo pipefail
 need=()
-for pkg in gcc libc6-dev musl-tools linux-libc-dev busybox-static file python3.11 libpython3.11-stdlib libc-bin containerd runc python3; do
+for pkg in gcc libc6-dev musl-tools linux-libc-dev busybox-static file python3.11 libpython3.11-stdlib libc-bin containerd runc python3 containernetworking-plugins iproute2; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then

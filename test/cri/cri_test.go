@@ -2,7 +2,9 @@ package cri_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -30,6 +32,7 @@ type pod struct {
 	d      *daemon
 	id     string
 	cfg    *runtimeapi.PodSandboxConfig
+	ns     *runtimeapi.NamespaceOption
 	logDir string
 }
 
@@ -45,6 +48,14 @@ func hostNetwork() *runtimeapi.NamespaceOption {
 		Pid:     runtimeapi.NamespaceMode_CONTAINER,
 		Ipc:     runtimeapi.NamespaceMode_POD,
 	}
+}
+
+// podNetwork is the namespaces of a pod with its own network namespace
+// (CNI sets it up).
+func podNetwork() *runtimeapi.NamespaceOption {
+	ns := hostNetwork()
+	ns.Network = runtimeapi.NamespaceMode_POD
+	return ns
 }
 
 // runPod starts a host-network pod with the km handler, as the kubelet does
@@ -64,8 +75,14 @@ func runPodWith(t *testing.T, d *daemon, handler string) *pod {
 // ClusterFirstWithHostNet; nil: the host's resolv.conf).
 func runPodDNS(t *testing.T, d *daemon, handler string, dns *runtimeapi.DNSConfig) *pod {
 	t.Helper()
+	return runPodNS(t, d, handler, dns, hostNetwork())
+}
+
+// runPodNS starts a pod with the given namespaces.
+func runPodNS(t *testing.T, d *daemon, handler string, dns *runtimeapi.DNSConfig, ns *runtimeapi.NamespaceOption) *pod {
+	t.Helper()
 	name := fmt.Sprintf("km-pod-%d", seq.Add(1))
-	p := &pod{t: t, d: d, logDir: filepath.Join(d.dir, "pods", name)}
+	p := &pod{t: t, d: d, ns: ns, logDir: filepath.Join(d.dir, "pods", name)}
 	// The kubelet creates the pod's log directory; CRI writes files in it.
 	if err := os.MkdirAll(p.logDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -79,7 +96,7 @@ func runPodDNS(t *testing.T, d *daemon, handler string, dns *runtimeapi.DNSConfi
 			// As the kubelet's cgroupfs driver does: containerd puts each
 			// container in <parent>/<container id>.
 			CgroupParent:    podCgroupParent(name),
-			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: hostNetwork()},
+			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: ns},
 		},
 	}
 	ctx, cancel := rpcCtx()
@@ -137,7 +154,7 @@ func (p *pod) createFull(name, image string, sc *runtimeapi.LinuxContainerSecuri
 	if sc == nil {
 		sc = &runtimeapi.LinuxContainerSecurityContext{}
 	}
-	sc.NamespaceOptions = hostNetwork()
+	sc.NamespaceOptions = p.ns
 	ctx, cancel := rpcCtx()
 	defer cancel()
 	r, err := p.d.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{
@@ -641,4 +658,95 @@ func TestMounts(t *testing.T) {
 			t.Errorf("km:\n%s\nrunc:\n%s", out[kmHandler], out["runc"])
 		}
 	})
+}
+
+// TestPodNetwork: a pod with its own network namespace (CNI's bridge
+// plugin): the pause container's monitor is in it, every container joins
+// it, and one container reaches another on 127.0.0.1, as Knative's
+// queue-proxy reaches the user container.
+func TestPodNetwork(t *testing.T) {
+	const port = "18080"
+	forEachDaemon(t, func(t *testing.T, d *daemon) {
+		before := snapshot()
+		p := runPodNS(t, d, kmHandler, nil, podNetwork())
+		ctx, cancel := rpcCtx()
+		ps, err := d.rt.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: p.id, Verbose: true})
+		cancel()
+		if err != nil {
+			t.Fatalf("PodSandboxStatus: %v", err)
+		}
+		_, subnet, _ := net.ParseCIDR(podSubnet)
+		if ps.Status.Network == nil || !subnet.Contains(net.ParseIP(ps.Status.Network.Ip)) {
+			t.Errorf("pod IP %v, want one in %s", ps.Status.Network, podSubnet)
+		}
+		// The pinned namespace CRI made (under /var/run/netns), from the
+		// sandbox's spec in the verbose status.
+		var info struct {
+			Spec struct {
+				Linux struct {
+					Namespaces []struct{ Type, Path string }
+				}
+			} `json:"runtimeSpec"`
+		}
+		if err := json.Unmarshal([]byte(ps.Info["info"]), &info); err != nil {
+			t.Fatalf("verbose pod status: %v", err)
+		}
+		var netnsPath string
+		for _, ns := range info.Spec.Linux.Namespaces {
+			if ns.Type == "network" {
+				netnsPath = ns.Path
+			}
+		}
+		if netnsPath == "" {
+			t.Fatalf("no network namespace path in the sandbox spec: %q", ps.Info["info"])
+		}
+		podNS := netNS(t, procs("km", p.id))
+		if host := netNS(t, []string{"/proc/self"}); podNS == host {
+			t.Errorf("the pause monitor is in the host's network namespace %s", host)
+		}
+
+		server := p.run("server", "/bin/app", "serve", port)
+		p.waitLog("server", "listening")
+		client := p.run("client", "/bin/app", "connect", port)
+		if s := p.waitExit(client); s.ExitCode != 0 {
+			t.Errorf("client: exit code %d", s.ExitCode)
+		}
+		if got := stdout(p.readLog("client")); strings.Join(got, "\n") != "hello from the pod" {
+			t.Errorf("client: %q", got)
+		}
+		if ns := netNS(t, procs("km", server)); ns != podNS {
+			t.Errorf("server monitor in network namespace %s, the pod's is %s", ns, podNS)
+		}
+		ctx, cancel = rpcCtx()
+		ex, err := d.rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: server, Cmd: []string{"/bin/app", "connect", port}, Timeout: 30})
+		cancel()
+		if err != nil || ex.ExitCode != 0 || string(ex.Stdout) != "hello from the pod\n" {
+			t.Errorf("ExecSync connect: %v %+v", err, ex)
+		}
+		p.stopContainer(server)
+		if s := p.waitExit(server); s.ExitCode != 143 {
+			t.Errorf("server: exit code %d, want 143", s.ExitCode)
+		}
+		p.removeContainer(server)
+		p.removeContainer(client)
+		p.remove()
+		checkNoLeaks(t, before, d.shimSocket(p.id))
+		checkNoCgroups(t, podCgroupParent(p.cfg.Metadata.Name))
+		if _, err := os.Lstat(netnsPath); !os.IsNotExist(err) {
+			t.Errorf("the pod's network namespace %s is left: %v", netnsPath, err)
+		}
+	})
+}
+
+// netNS is the network namespace of the one process in pids.
+func netNS(t *testing.T, pids []string) string {
+	t.Helper()
+	if len(pids) != 1 {
+		t.Fatalf("want one process, have %v", pids)
+	}
+	ns, err := os.Readlink(pids[0] + "/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns
 }

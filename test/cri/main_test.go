@@ -26,6 +26,11 @@ import (
 const (
 	// containerd v2 is built by scripts/install-test-deps.sh here.
 	containerd2Dir = "/var/cache/km-test/containerd-v2.2.1/bin"
+	// Debian's containernetworking-plugins.
+	cniBinDir = "/usr/lib/cni"
+	// podSubnet is the pod network's: the bridge has no address on the
+	// host, so it routes nowhere.
+	podSubnet = "10.250.0.0/24"
 	// CRI's namespace in containerd.
 	criNamespace = "k8s.io"
 	pauseImage   = "docker.io/kmtest/pause:1"
@@ -50,6 +55,7 @@ type daemon struct {
 	sock    string
 	cmd     *exec.Cmd
 	logPath string
+	bridge  string // the CNI bridge of this daemon's pod network
 	conn    *grpc.ClientConn
 	rt      runtimeapi.RuntimeServiceClient
 	img     runtimeapi.ImageServiceClient
@@ -169,12 +175,13 @@ func build() error {
 // config is the daemon's TOML: own root, state and socket, never the
 // system's; CRI with the local pause image, runc as the default handler and
 // km as the `km` handler (as deploy/containerd-*.toml register it); CNI
-// pointed at empty directories, since the pods use the host network; OOM
+// given Debian's plugins and a bridge network for pods with their own
+// network namespace (host-network pods need none); OOM
 // score adjustments kept to what the daemon may set (runc fails a sandbox's
 // -998 where CAP_SYS_RESOURCE is missing, as in some CI containers).
 func (d *daemon) config() string {
 	root, state := filepath.Join(d.dir, "root"), filepath.Join(d.dir, "state")
-	cniBin, cniConf := filepath.Join(d.dir, "cni/bin"), filepath.Join(d.dir, "cni/net.d")
+	cniConf := filepath.Join(d.dir, "cni/net.d")
 	if strings.HasPrefix(d.name, "containerd-1") {
 		return fmt.Sprintf(`version = 2
 root = %q
@@ -198,7 +205,7 @@ state = %q
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = %q
     conf_dir = %q
-`, root, state, d.sock, pauseImage, cniBin, cniConf)
+`, root, state, d.sock, pauseImage, cniBinDir, cniConf)
 	}
 	return fmt.Sprintf(`version = 3
 root = %q
@@ -225,7 +232,7 @@ disabled_plugins = ["io.containerd.nri.v1.nri"]
   [plugins."io.containerd.cri.v1.runtime".cni]
     bin_dirs = [%q]
     conf_dir = %q
-`, root, state, d.sock, pauseImage, cniBin, cniConf)
+`, root, state, d.sock, pauseImage, cniBinDir, cniConf)
 }
 
 // restart stops the daemon (SIGTERM, leaving pods running) and starts it
@@ -246,12 +253,23 @@ func (d *daemon) start() error {
 		return err
 	}
 	d.dir = filepath.Join(work, strings.TrimPrefix(d.name, "containerd-"))
-	for _, sub := range []string{"cni/bin", "cni/net.d", "pods"} {
+	for _, sub := range []string{"cni/net.d", "pods"} {
 		if err := os.MkdirAll(filepath.Join(d.dir, sub), 0o700); err != nil {
 			return err
 		}
 	}
 	d.sock = filepath.Join(d.dir, "c.sock")
+	// A bridge name is at most 15 bytes: the work dir's random tail and
+	// the daemon's version.
+	base := filepath.Base(work)
+	d.bridge = "kmcri" + base[len(base)-6:] + strings.ReplaceAll(strings.TrimPrefix(d.name, "containerd-"), ".", "")
+	cni := fmt.Sprintf(`{"cniVersion": "0.4.0", "name": "kmcri", "plugins": [{"type": "bridge", "bridge": %q,
+  "isGateway": false, "ipMasq": false,
+  "ipam": {"type": "host-local", "ranges": [[{"subnet": %q}]], "dataDir": %q}}]}
+`, d.bridge, podSubnet, filepath.Join(d.dir, "cni/ipam"))
+	if err := os.WriteFile(filepath.Join(d.dir, "cni/net.d/10-kmcri.conflist"), []byte(cni), 0o644); err != nil {
+		return err
+	}
 	cfgPath := filepath.Join(d.dir, "config.toml")
 	if err := os.WriteFile(cfgPath, []byte(d.config()), 0o600); err != nil {
 		return err
@@ -361,6 +379,8 @@ func (d *daemon) stop() {
 	// Snapshots and sandbox /dev/shm may still be mounted under the
 	// daemon's dirs.
 	exec.Command("sh", "-c", "grep -o ' "+d.dir+"[^ ]*' /proc/self/mounts | sort -r | xargs -r -n1 umount -l").Run()
+	// The bridge plugin leaves its bridge; it is ours alone.
+	exec.Command("ip", "link", "del", d.bridge).Run()
 	d.cmd = nil
 }
 

@@ -7,12 +7,18 @@
 //   app ident         prints its uid and gid and whether it can create a file
 //   app cat FILE...   prints each file (or why it cannot be read)
 //   app write FILE T  writes line T to FILE, prints the outcome
+//   app serve PORT    listens on 127.0.0.1:PORT, prints "listening", and
+//                     answers every connection with one line
+//   app connect PORT  connects to 127.0.0.1:PORT and prints what it reads
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static int term_code;
@@ -22,6 +28,49 @@ static void on_term(int sig) {
 	static const char msg[] = "got SIGTERM\n";
 	write(1, msg, sizeof msg - 1);
 	_exit(term_code);
+}
+
+static struct sockaddr_in loopback(const char *port) {
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(atoi(port))};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return a;
+}
+
+static int serve(const char *port) {
+	struct sockaddr_in a = loopback(port);
+	int one = 1, s = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 8) < 0) {
+		printf("listen: %s\n", strerror(errno));
+		return 1;
+	}
+	printf("listening\n");
+	fflush(stdout);
+	for (;;) {
+		int c = accept(s, NULL, NULL);
+		if (c < 0)
+			continue;
+		static const char msg[] = "hello from the pod\n";
+		write(c, msg, sizeof msg - 1);
+		close(c);
+	}
+}
+
+static int connect_to(const char *port) {
+	struct sockaddr_in a = loopback(port);
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	if (connect(s, (struct sockaddr *)&a, sizeof a) < 0) {
+		printf("connect: %s\n", strerror(errno));
+		return 1;
+	}
+	char buf[256];
+	ssize_t n = read(s, buf, sizeof buf);
+	if (n <= 0) {
+		printf("read: %s\n", n < 0 ? strerror(errno) : "EOF");
+		return 1;
+	}
+	fwrite(buf, 1, n, stdout);
+	return 0;
 }
 
 static void wait_forever(void) {
@@ -80,6 +129,10 @@ int main(int argc, char **argv) {
 		printf("write %s: ok\n", argv[2]);
 		return 0;
 	}
-	fprintf(stderr, "usage: app hello N CODE | term CODE | sleep | ident | cat FILE... | write FILE T\n");
+	if (argc >= 3 && strcmp(argv[1], "serve") == 0)
+		return serve(argv[2]);
+	if (argc >= 3 && strcmp(argv[1], "connect") == 0)
+		return connect_to(argv[2]);
+	fprintf(stderr, "usage: app hello N CODE | term CODE | sleep | ident | cat FILE... | write FILE T | serve PORT | connect PORT\n");
 	return 2;
 }
