@@ -1,337 +1,31 @@
 package cri_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// kmHandler is the RuntimeClass handler: the runtimes.km key in the
-// containerd config.
-const kmHandler = "km"
-
-var seq atomic.Int64
-
 // shimServer is in the command line of the shim's server process only (not
 // of its start or delete invocations).
 const shimServer = "\x00serve\x00"
 
-// pod is one CRI pod sandbox under test.
-type pod struct {
-	t      *testing.T
-	d      *daemon
-	id     string
-	cfg    *runtimeapi.PodSandboxConfig
-	ns     *runtimeapi.NamespaceOption
-	logDir string
-}
-
-func rpcCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), rpcTimeout)
-}
-
-// hostNetwork is the namespaces of a host-network pod (no CNI needed);
-// pid and ipc are the pod's own.
-func hostNetwork() *runtimeapi.NamespaceOption {
-	return &runtimeapi.NamespaceOption{
-		Network: runtimeapi.NamespaceMode_NODE,
-		Pid:     runtimeapi.NamespaceMode_CONTAINER,
-		Ipc:     runtimeapi.NamespaceMode_POD,
-	}
-}
-
-// podNetwork is the namespaces of a pod with its own network namespace
-// (CNI sets it up).
-func podNetwork() *runtimeapi.NamespaceOption {
-	ns := hostNetwork()
-	ns.Network = runtimeapi.NamespaceMode_POD
-	return ns
-}
-
-// runPod starts a host-network pod with the km handler, as the kubelet does
-// for a pod whose RuntimeClass has `handler: km`.
-func runPod(t *testing.T, d *daemon) *pod {
-	t.Helper()
-	return runPodWith(t, d, kmHandler)
-}
-
-// runPodWith starts a host-network pod with the given runtime handler.
-func runPodWith(t *testing.T, d *daemon, handler string) *pod {
-	t.Helper()
-	return runPodDNS(t, d, handler, nil)
-}
-
-// runPodDNS starts a host-network pod with a DNS config (the kubelet's
-// ClusterFirstWithHostNet; nil: the host's resolv.conf).
-func runPodDNS(t *testing.T, d *daemon, handler string, dns *runtimeapi.DNSConfig) *pod {
-	t.Helper()
-	return runPodNS(t, d, handler, dns, hostNetwork())
-}
-
-// runPodNS starts a pod with the given namespaces.
-func runPodNS(t *testing.T, d *daemon, handler string, dns *runtimeapi.DNSConfig, ns *runtimeapi.NamespaceOption) *pod {
-	t.Helper()
-	name := fmt.Sprintf("km-pod-%d", seq.Add(1))
-	p := &pod{t: t, d: d, ns: ns, logDir: filepath.Join(d.dir, "pods", name)}
-	// The kubelet creates the pod's log directory; CRI writes files in it.
-	if err := os.MkdirAll(p.logDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	p.cfg = &runtimeapi.PodSandboxConfig{
-		Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Uid: name + "-uid", Namespace: "default"},
-		LogDirectory: p.logDir,
-		DnsConfig:    dns,
-		Labels:       map[string]string{"app": "km-cri-test"},
-		Linux: &runtimeapi.LinuxPodSandboxConfig{
-			// As the kubelet's cgroupfs driver does: containerd puts each
-			// container in <parent>/<container id>.
-			CgroupParent:    podCgroupParent(name),
-			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: ns},
-		},
-	}
-	ctx, cancel := rpcCtx()
-	defer cancel()
-	r, err := d.rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: p.cfg, RuntimeHandler: handler})
-	if err != nil {
-		t.Fatalf("RunPodSandbox: %v", err)
-	}
-	p.id = r.PodSandboxId
-	// Whatever fails later, the pod goes (a no-op after a clean removal).
-	t.Cleanup(func() {
-		ctx, cancel := rpcCtx()
-		defer cancel()
-		d.rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: p.id})
-		d.rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: p.id})
-	})
-	return p
-}
-
-// podCgroupParent is the pod's cgroup, under one of the suite's own.
-func podCgroupParent(name string) string {
-	return "/" + filepath.Base(work) + "/" + name
-}
-
-// memoryLimit is every test container's limit: its VM's memory size.
-const memoryLimit = 64 << 20
-
-// oomScoreAdj is every test container's OOM score adjustment, the one the
-// kubelet gives a BestEffort pod's containers.
-const oomScoreAdj = 1000
-
-// create makes a container of the app image running argv in the pod, with
-// its log at <logDir>/<name>.log.
-func (p *pod) create(name string, argv ...string) string {
-	p.t.Helper()
-	return p.createImage(name, appImage, argv...)
-}
-
-// createImage makes a container of an image running argv in the pod.
-func (p *pod) createImage(name, image string, argv ...string) string {
-	p.t.Helper()
-	return p.createWith(name, image, nil, argv...)
-}
-
-// createWith makes a container of an image running argv in the pod, with a
-// security context (nil: the pod's namespaces, nothing else).
-func (p *pod) createWith(name, image string, sc *runtimeapi.LinuxContainerSecurityContext, argv ...string) string {
-	p.t.Helper()
-	return p.createFull(name, image, sc, nil, argv...)
-}
-
-// createFull makes a container with a security context and volumes.
-func (p *pod) createFull(name, image string, sc *runtimeapi.LinuxContainerSecurityContext, mounts []*runtimeapi.Mount, argv ...string) string {
-	p.t.Helper()
-	if sc == nil {
-		sc = &runtimeapi.LinuxContainerSecurityContext{}
-	}
-	sc.NamespaceOptions = p.ns
-	ctx, cancel := rpcCtx()
-	defer cancel()
-	r, err := p.d.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{
-		PodSandboxId: p.id,
-		Config: &runtimeapi.ContainerConfig{
-			Metadata: &runtimeapi.ContainerMetadata{Name: name},
-			Image:    &runtimeapi.ImageSpec{Image: image},
-			Command:  argv[:1],
-			Args:     argv[1:],
-			Envs:     []*runtimeapi.KeyValue{{Key: "KM_CRI", Value: "yes"}},
-			LogPath:  name + ".log",
-			Mounts:   mounts,
-			Linux: &runtimeapi.LinuxContainerConfig{
-				Resources:       &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: memoryLimit, OomScoreAdj: oomScoreAdj},
-				SecurityContext: sc,
-			},
-		},
-		SandboxConfig: p.cfg,
-	})
-	if err != nil {
-		p.t.Fatalf("CreateContainer %s: %v", name, err)
-	}
-	return r.ContainerId
-}
-
-// run creates and starts a container of the app image.
-func (p *pod) run(name string, argv ...string) string {
-	p.t.Helper()
-	return p.runImage(name, appImage, argv...)
-}
-
-// runImage creates and starts a container.
-func (p *pod) runImage(name, image string, argv ...string) string {
-	p.t.Helper()
-	return p.runWith(name, image, nil, argv...)
-}
-
-// runWith creates and starts a container with a security context.
-func (p *pod) runWith(name, image string, sc *runtimeapi.LinuxContainerSecurityContext, argv ...string) string {
-	p.t.Helper()
-	id := p.createWith(name, image, sc, argv...)
-	ctx, cancel := rpcCtx()
-	defer cancel()
-	if _, err := p.d.rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: id}); err != nil {
-		p.t.Fatalf("StartContainer %s: %v", name, err)
-	}
-	return id
-}
-
-func (p *pod) status(id string) *runtimeapi.ContainerStatus {
-	p.t.Helper()
-	ctx, cancel := rpcCtx()
-	defer cancel()
-	r, err := p.d.rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: id})
-	if err != nil {
-		p.t.Fatalf("ContainerStatus: %v", err)
-	}
-	return r.Status
-}
-
-// waitExit waits for the container to exit and returns its status.
-func (p *pod) waitExit(id string) *runtimeapi.ContainerStatus {
-	p.t.Helper()
-	deadline := time.Now().Add(rpcTimeout)
-	for {
-		s := p.status(id)
-		if s.State == runtimeapi.ContainerState_CONTAINER_EXITED {
-			return s
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("container %s did not exit: %v", s.Metadata.Name, s.State)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// logLine is one line of a CRI log file.
-type logLine struct{ stream, text string }
-
-// criLog matches CRI's log format: RFC 3339 time, stream, F(ull) or
-// P(artial) tag, the line.
-var criLog = regexp.MustCompile(`^(\S+) (stdout|stderr) (F|P) (.*)$`)
-
-// readLog parses the container's CRI log file.
-func (p *pod) readLog(name string) []logLine {
-	p.t.Helper()
-	b, err := os.ReadFile(filepath.Join(p.logDir, name+".log"))
-	if err != nil {
-		p.t.Fatalf("log of %s: %v", name, err)
-	}
-	var out []logLine
-	for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
-		if l == "" {
-			continue
-		}
-		m := criLog.FindStringSubmatch(l)
-		if m == nil {
-			p.t.Fatalf("log of %s: not CRI format: %q", name, l)
-		}
-		if _, err := time.Parse(time.RFC3339Nano, m[1]); err != nil {
-			p.t.Fatalf("log of %s: bad time in %q: %v", name, l, err)
-		}
-		if m[3] != "F" {
-			p.t.Fatalf("log of %s: partial line %q", name, l)
-		}
-		out = append(out, logLine{m[2], m[4]})
-	}
-	return out
-}
-
-// stdout returns the stdout lines of a parsed log.
-func stdout(lines []logLine) []string {
-	var out []string
-	for _, l := range lines {
-		if l.stream == "stdout" {
-			out = append(out, l.text)
-		}
-	}
-	return out
-}
-
-// waitLog waits until the container's log holds the stdout line want.
-func (p *pod) waitLog(name, want string) {
-	p.t.Helper()
-	deadline := time.Now().Add(rpcTimeout)
-	for {
-		if b, err := os.ReadFile(filepath.Join(p.logDir, name+".log")); err == nil && strings.Contains(string(b), " stdout F "+want+"\n") {
-			return
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("%s never logged %q", name, want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func (p *pod) stopContainer(id string) {
-	p.t.Helper()
-	ctx, cancel := rpcCtx()
-	defer cancel()
-	// The kubelet's default grace period is 30 s; the guests here either
-	// exit on SIGTERM or die of it, so SIGKILL after 20 s would be a bug.
-	if _, err := p.d.rt.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: 20}); err != nil {
-		p.t.Fatalf("StopContainer: %v", err)
-	}
-}
-
-// remove stops and removes the pod sandbox.
-func (p *pod) remove() {
-	p.t.Helper()
-	ctx, cancel := rpcCtx()
-	defer cancel()
-	if _, err := p.d.rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: p.id}); err != nil {
-		p.t.Fatalf("StopPodSandbox: %v", err)
-	}
-	if _, err := p.d.rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: p.id}); err != nil {
-		p.t.Fatalf("RemovePodSandbox: %v", err)
-	}
-}
-
-func (p *pod) removeContainer(id string) {
-	p.t.Helper()
-	ctx, cancel := rpcCtx()
-	defer cancel()
-	if _, err := p.d.rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: id}); err != nil {
-		p.t.Fatalf("RemoveContainer: %v", err)
-	}
-}
-
 // TestPod runs a host-network pod with the km handler through CRI: the
 // pause sandbox and four containers in one shim, exit codes, the CRI log
-// files, ExecSync, StopContainer with and without a SIGTERM handler, and
-// the pod's removal, after which nothing of it is left on the host.
+// files, the cgroup's memory limit and stats, the OOM score, ExecSync (and
+// one that times out), StopContainer with and without a SIGTERM handler,
+// and the pod's removal, after which nothing of it is left on the host.
 func TestPod(t *testing.T) {
 	forEachDaemon(t, func(t *testing.T, d *daemon) {
 		before := snapshot()
-		p := runPod(t, d)
+		p := runPod(t, d, podSpec{})
 		ctx, cancel := rpcCtx()
 		ps, err := d.rt.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: p.id})
 		cancel()
@@ -346,8 +40,8 @@ func TestPod(t *testing.T) {
 			t.Errorf("%d km monitors for the pause container, want 1", n)
 		}
 
-		hello0 := p.run("hello0", "/bin/app", "hello", "3", "0")
-		hello3 := p.run("hello3", "/bin/app", "hello", "2", "3")
+		hello0 := p.run("hello0", ctrSpec{}, "/bin/app", "hello", "3", "0")
+		hello3 := p.run("hello3", ctrSpec{}, "/bin/app", "hello", "2", "3")
 		for _, c := range []struct {
 			id, name string
 			code     int32
@@ -375,8 +69,8 @@ func TestPod(t *testing.T) {
 			p.removeContainer(c.id)
 		}
 
-		term := p.run("term", "/bin/app", "term", "7")
-		sleeper := p.run("sleep", "/bin/app", "sleep")
+		term := p.run("term", ctrSpec{}, "/bin/app", "term", "7")
+		sleeper := p.run("sleep", ctrSpec{}, "/bin/app", "sleep")
 		p.waitLog("term", "ready")
 		p.waitLog("sleep", "ready")
 		// Every container of the pod is served by the pod's one shim.
@@ -496,15 +190,15 @@ func TestRestricted(t *testing.T) {
 		out := map[string]string{}
 		for _, handler := range []string{kmHandler, "runc"} {
 			before := snapshot()
-			p := runPodWith(t, d, handler)
-			id := p.runWith("ident", appImage, &runtimeapi.LinuxContainerSecurityContext{
+			p := runPod(t, d, podSpec{handler: handler})
+			id := p.run("ident", ctrSpec{sc: &runtimeapi.LinuxContainerSecurityContext{
 				Capabilities:   &runtimeapi.Capability{DropCapabilities: []string{"ALL"}},
 				RunAsUser:      &runtimeapi.Int64Value{Value: nobody},
 				RunAsGroup:     &runtimeapi.Int64Value{Value: nobody},
 				ReadonlyRootfs: true,
 				NoNewPrivs:     true,
 				Seccomp:        &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault},
-			}, "/bin/app", "ident")
+			}}, "/bin/app", "ident")
 			if s := p.waitExit(id); s.ExitCode != 0 {
 				t.Errorf("%s: exit code %d (reason %q, message %q)", handler, s.ExitCode, s.Reason, s.Message)
 			}
@@ -527,9 +221,9 @@ func TestRestricted(t *testing.T) {
 func TestStopPodRunning(t *testing.T) {
 	forEachDaemon(t, func(t *testing.T, d *daemon) {
 		before := snapshot()
-		p := runPod(t, d)
-		term := p.run("term", "/bin/app", "term", "7")
-		sleeper := p.run("sleep", "/bin/app", "sleep")
+		p := runPod(t, d, podSpec{})
+		term := p.run("term", ctrSpec{}, "/bin/app", "term", "7")
+		sleeper := p.run("sleep", ctrSpec{}, "/bin/app", "sleep")
 		p.waitLog("term", "ready")
 		p.waitLog("sleep", "ready")
 		ctx, cancel := rpcCtx()
@@ -560,8 +254,8 @@ func TestStopPodRunning(t *testing.T) {
 func TestRestartContainerd(t *testing.T) {
 	forEachDaemon(t, func(t *testing.T, d *daemon) {
 		before := snapshot()
-		p := runPod(t, d)
-		sleeper := p.run("sleep", "/bin/app", "sleep")
+		p := runPod(t, d, podSpec{})
+		sleeper := p.run("sleep", ctrSpec{}, "/bin/app", "sleep")
 		p.waitLog("sleep", "ready")
 		if err := d.restart(); err != nil {
 			t.Fatalf("restart: %v", err)
@@ -614,7 +308,7 @@ func TestMounts(t *testing.T) {
 				{ContainerPath: "/ro", HostPath: ro, Readonly: true},
 			}
 			before := snapshot()
-			p := runPodDNS(t, d, handler, dns)
+			p := runPod(t, d, podSpec{handler: handler, dns: dns})
 			var got []string
 			for _, c := range []struct {
 				name string
@@ -625,13 +319,7 @@ func TestMounts(t *testing.T) {
 				{"write", []string{"/bin/app", "write", "/vol/out", "from the guest"}, 0},
 				{"writero", []string{"/bin/app", "write", "/ro/out", "refused"}, 1},
 			} {
-				id := p.createFull(c.name, appImage, nil, mounts, c.argv...)
-				ctx, cancel := rpcCtx()
-				_, err := d.rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: id})
-				cancel()
-				if err != nil {
-					t.Fatalf("%s: StartContainer %s: %v", handler, c.name, err)
-				}
+				id := p.run(c.name, ctrSpec{mounts: mounts}, c.argv...)
 				if s := p.waitExit(id); s.ExitCode != c.code {
 					t.Errorf("%s: %s: exit code %d, want %d", handler, c.name, s.ExitCode, c.code)
 				}
@@ -668,7 +356,7 @@ func TestPodNetwork(t *testing.T) {
 	const port = "18080"
 	forEachDaemon(t, func(t *testing.T, d *daemon) {
 		before := snapshot()
-		p := runPodNS(t, d, kmHandler, nil, podNetwork())
+		p := runPod(t, d, podSpec{podNet: true})
 		ctx, cancel := rpcCtx()
 		ps, err := d.rt.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: p.id, Verbose: true})
 		cancel()
@@ -705,9 +393,9 @@ func TestPodNetwork(t *testing.T) {
 			t.Errorf("the pause monitor is in the host's network namespace %s", host)
 		}
 
-		server := p.run("server", "/bin/app", "serve", port)
+		server := p.run("server", ctrSpec{}, "/bin/app", "serve", port)
 		p.waitLog("server", "listening")
-		client := p.run("client", "/bin/app", "connect", port)
+		client := p.run("client", ctrSpec{}, "/bin/app", "connect", port)
 		if s := p.waitExit(client); s.ExitCode != 0 {
 			t.Errorf("client: exit code %d", s.ExitCode)
 		}

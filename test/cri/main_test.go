@@ -7,11 +7,13 @@ package cri_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -87,17 +89,30 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "cri tests: build:", err)
 		return 1
 	}
-	for _, d := range []*daemon{
+	daemons = []*daemon{
 		{name: "containerd-1.6", bin: "/usr/bin/containerd", ctrBin: "/usr/bin/ctr"},
 		{name: "containerd-2.2", bin: filepath.Join(containerd2Dir, "containerd"), ctrBin: filepath.Join(containerd2Dir, "ctr")},
-	} {
-		if err := d.start(); err != nil {
-			fmt.Fprintf(os.Stderr, "cri tests: %s: %v (run scripts/install-test-deps.sh)\n", d.name, err)
+	}
+	// The daemons are independent: start them side by side.
+	errs := make([]error, len(daemons))
+	var wg sync.WaitGroup
+	for i, d := range daemons {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = d.start()
+		}()
+	}
+	wg.Wait()
+	for i, d := range daemons {
+		if errs[i] != nil {
+			fmt.Fprintf(os.Stderr, "cri tests: %s: %v (run scripts/install-test-deps.sh)\n", d.name, errs[i])
 			dumpLog(d)
-			stopAll()
-			return 1
 		}
-		daemons = append(daemons, d)
+	}
+	if errors.Join(errs...) != nil {
+		stopAll()
+		return 1
 	}
 	code := m.Run()
 	stopAll()
@@ -137,13 +152,12 @@ func build() error {
 			return err
 		}
 	}
-	for out, pkg := range map[string]string{"km": "./cmd/km", "containerd-shim-km-v2": "./cmd/containerd-shim-km-v2"} {
-		cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(binDir, out), pkg)
-		cmd.Dir = repoRoot
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
-		}
+	// One go build for both: the packages compile in parallel.
+	cmd := exec.Command("go", "build", "-trimpath", "-o", binDir+"/", "./cmd/km", "./cmd/containerd-shim-km-v2")
+	cmd.Dir = repoRoot
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %v\n%s", err, b)
 	}
 	for _, name := range []string{"pause", "app"} {
 		src := filepath.Join(repoRoot, "test/cri/testdata", name+".c")

@@ -81,12 +81,12 @@ func TestPython(t *testing.T) {
 	forEachDaemon(t, func(t *testing.T, d *daemon) {
 		d.importImage(t, tarPath, pythonImage)
 		before := snapshot()
-		p := runPod(t, d)
+		p := runPod(t, d, podSpec{})
 		script := `import json, os, sys
 print("python", sys.version_info[0], os.environ["KM_CRI"])
 print(json.dumps({"sum": sum(range(10))}))
 sys.exit(4)`
-		id := p.runImage("py", pythonImage, "/usr/bin/python3", "-c", script)
+		id := p.run("py", ctrSpec{image: pythonImage}, "/usr/bin/python3", "-c", script)
 		if s := p.waitExit(id); s.ExitCode != 4 {
 			t.Errorf("python: exit code %d (reason %q, message %q), want 4", s.ExitCode, s.Reason, s.Message)
 		}
