@@ -17,6 +17,9 @@ import (
 // of its start or delete invocations).
 const shimServer = "\x00serve\x00"
 
+// cpuShares is what TestPod updates a running container's CPU weight to.
+const cpuShares = 512
+
 // TestPod runs a host-network pod with the km handler through CRI: the
 // pause sandbox and four containers in one shim, exit codes, the CRI log
 // files, the cgroup's memory limit and stats, the OOM score, ExecSync (and
@@ -134,14 +137,42 @@ func TestPod(t *testing.T) {
 			t.Errorf("sleep after a timed-out exec: %v", s.State)
 		}
 
+		// UpdateContainerResources (the kubelet's CPU manager, in-place
+		// resize) reaches the container's cgroup.
+		ctx, cancel = rpcCtx()
+		_, err = d.rt.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{ContainerId: term,
+			Linux: &runtimeapi.LinuxContainerResources{CpuShares: cpuShares, MemoryLimitInBytes: memoryLimit, OomScoreAdj: oomScoreAdj}})
+		cancel()
+		if err != nil {
+			t.Errorf("UpdateContainerResources: %v", err)
+		} else {
+			cgroupCPUShares(t, podCgroupParent(p.cfg.Metadata.Name), term, cpuShares)
+		}
+
+		// Log rotation, as the kubelet does it: rename, then
+		// ReopenContainerLog; what the guest writes next is in the new file.
+		termLog := filepath.Join(p.logDir, "term.log")
+		if err := os.Rename(termLog, termLog+".1"); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel = rpcCtx()
+		_, err = d.rt.ReopenContainerLog(ctx, &runtimeapi.ReopenContainerLogRequest{ContainerId: term})
+		cancel()
+		if err != nil {
+			t.Errorf("ReopenContainerLog: %v", err)
+		}
+
 		// StopContainer: SIGTERM; the handler decides the code, and a guest
 		// without one dies of the signal (128+15).
 		p.stopContainer(term)
 		if s := p.waitExit(term); s.ExitCode != 7 {
 			t.Errorf("term: exit code %d (reason %q), want 7", s.ExitCode, s.Reason)
 		}
-		if got := stdout(p.readLog("term")); strings.Join(got, "\n") != "ready\ngot SIGTERM" {
-			t.Errorf("term: stdout in the CRI log: %q", got)
+		if got := stdout(p.readLog("term")); strings.Join(got, "\n") != "got SIGTERM" {
+			t.Errorf("term: stdout in the reopened CRI log: %q", got)
+		}
+		if b, err := os.ReadFile(termLog + ".1"); err != nil || !strings.HasSuffix(string(b), " stdout F ready\n") {
+			t.Errorf("term: the rotated log: %q, %v", b, err)
 		}
 		p.stopContainer(sleeper)
 		if s := p.waitExit(sleeper); s.ExitCode != 143 {

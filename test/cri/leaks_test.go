@@ -129,6 +129,23 @@ func cgroupMemoryLimit(t *testing.T, parent, id string) int64 {
 	return n
 }
 
+// cgroupCPUShares checks a container's CPU weight in its cgroup: v1
+// cpu.shares, or v2 cpu.weight converted from shares as runc does.
+func cgroupCPUShares(t *testing.T, parent, id string, shares uint64) {
+	t.Helper()
+	file, want := filepath.Join("/sys/fs/cgroup/cpu", parent, id, "cpu.shares"), shares
+	if cgroupRoots()[0] == "/sys/fs/cgroup" {
+		file, want = filepath.Join("/sys/fs/cgroup", parent, id, "cpu.weight"), 1+((shares-2)*9999)/262142
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("container cgroup: %v", err)
+	}
+	if got := strings.TrimSpace(string(b)); got != strconv.FormatUint(want, 10) {
+		t.Errorf("%s: %s, want %d", file, got, want)
+	}
+}
+
 // checkNoCgroups checks that no container cgroup is left in the pod's
 // cgroup, then removes the pod's cgroup (the kubelet's job).
 func checkNoCgroups(t *testing.T, parent string) {
