@@ -5,7 +5,9 @@
 # process tests (fork, pipes, execve through applet symlinks), and Debian's
 # python3.11 with its standard library for the python tests and benchmark
 # (copied into a guest root; ldd lists its libraries); containerd, runc and
-# python3 for the shim and CRI suites. Go comes with the machine.
+# python3 for the shim and CRI suites, and Debian's CNI plugins (a bridge
+# pod network) and iproute2 (to delete that bridge) for the CRI suite. Go
+# comes with the machine.
 set -euo pipefail
 need=()
 for pkg in gcc libc6-dev musl-tools linux-libc-dev busybox-static file python3.11 libpython3.11-stdlib libc-bin containerd runc python3 containernetworking-plugins iproute2; do
