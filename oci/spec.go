@@ -39,6 +39,7 @@ type Launch struct {
 	Terminal        bool
 	Rlimits         []specs.POSIXRlimit
 	NoNewPrivileges bool
+	OOMScoreAdj     *int // process.oomScoreAdj (the kubelet's QoS score)
 
 	// Container-wide (ignored for exec processes, which share the init's).
 	Root     string // host path of the guest's "/"
@@ -134,6 +135,7 @@ func FromProcess(p *specs.Process) (*Launch, error) {
 		Terminal:        p.Terminal,
 		Rlimits:         p.Rlimits,
 		NoNewPrivileges: p.NoNewPrivileges,
+		OOMScoreAdj:     p.OOMScoreAdj,
 	}
 	return l, nil
 }

@@ -45,7 +45,7 @@ func TestFromSpec(t *testing.T) {
 	b := bundleWith(t, `{"root": {"path": "rootfs", "readonly": true},
 	 "process": {"args": ["/bin/x", "a"], "env": ["A=1"], "cwd": "/w", "terminal": true,
 	   "user": {"uid": 5, "gid": 6, "additionalGids": [7]},
-	   "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 10, "soft": 9}]},
+	   "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 10, "soft": 9}], "oomScoreAdj": 1000},
 	 "linux": {"cgroupsPath": "/k/x", "namespaces": [{"type": "network", "path": "/proc/1/ns/net"}, {"type": "pid"}],
 	   "resources": {"memory": {"limit": 268435456}}}}`)
 	s, err := Load(b)
@@ -57,7 +57,8 @@ func TestFromSpec(t *testing.T) {
 		t.Fatal(err)
 	}
 	if l.Root != filepath.Join(b, "rootfs") || !l.Readonly || l.Memory != 256<<20 || l.Cwd != "/w" ||
-		l.UID != 5 || l.GID != 6 || len(l.Groups) != 1 || !l.Terminal || l.CgroupsPath != "/k/x" || len(l.Rlimits) != 1 {
+		l.UID != 5 || l.GID != 6 || len(l.Groups) != 1 || !l.Terminal || l.CgroupsPath != "/k/x" || len(l.Rlimits) != 1 ||
+		l.OOMScoreAdj == nil || *l.OOMScoreAdj != 1000 {
 		t.Errorf("launch %+v", l)
 	}
 	if ns, ok := l.Namespace("network"); !ok || ns.Path != "/proc/1/ns/net" {

@@ -413,6 +413,14 @@ func (p *proc) start(ctx context.Context, mc monitorConfig, c *container, joins 
 			}
 		}
 	}
+	// The OOM killer sees the monitor, which holds the guest's memory: it
+	// gets the spec's score (the kubelet's per-QoS value), as runc gives its
+	// container process.
+	if l.OOMScoreAdj != nil {
+		if err := os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", p.pid), []byte(strconv.Itoa(*l.OOMScoreAdj)), 0); err != nil {
+			log.G(ctx).WithError(err).WithField("oom_score_adj", *l.OOMScoreAdj).Warn("set oom_score_adj")
+		}
+	}
 	// Placed and limited: let it load.
 	if _, err := ours.Write([]byte{syncGo}); err != nil {
 		log.G(ctx).WithError(err).Warn("sync go")
