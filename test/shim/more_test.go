@@ -112,6 +112,12 @@ func TestTTY(t *testing.T) {
 		}
 		got, err := run(kmRuntime)
 		want, werr := run(runcRuntime)
+		// The runc baseline sometimes loses its output here (see
+		// compareWithRunc); km runs once.
+		for i := 0; i < 2 && (werr != nil || want != got); i++ {
+			t.Logf("runc baseline attempt %d differs: %q (%v)", i+1, want, werr)
+			want, werr = run(runcRuntime)
+		}
 		if err != nil || werr != nil || got != want || !strings.Contains(got, "isatty=1") {
 			t.Errorf("km %q (%v), runc %q (%v)", got, err, want, werr)
 		}
