@@ -47,6 +47,9 @@ type forkMapping struct {
 type forkFD struct {
 	Guest   int
 	Cloexec bool
+	// Signalfd: a signalfd reading SigMask; the child makes its own.
+	Signalfd bool
+	SigMask  uint64
 }
 
 // forkState is what a child monitor needs besides memory and descriptors.
@@ -219,7 +222,11 @@ func (t *thread) fork(req cloneRequest) uint64 {
 			return errno(err)
 		}
 		guestFiles = append(guestFiles, h)
-		st.Files = append(st.Files, forkFD{Guest: fd, Cloexec: e.cloexec})
+		f := forkFD{Guest: fd, Cloexec: e.cloexec}
+		if e.sfd != nil {
+			f.Signalfd, f.SigMask = true, e.sfd.mask.Load()
+		}
+		st.Files = append(st.Files, f)
 	}
 	p.files.mu.Unlock()
 
@@ -534,6 +541,9 @@ func restoreProcess(st *forkState) (*process, error) {
 			p.files.fds = append(p.files.fds, fdEntry{host: -1})
 		}
 		p.files.fds[f.Guest] = fdEntry{host: h, cloexec: f.Cloexec}
+		if f.Signalfd {
+			p.files.restoreSignalfd(p, f.Guest, f.SigMask)
+		}
 	}
 	if st.Vfork {
 		unix.CloseOnExec(childVforkFD)

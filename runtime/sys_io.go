@@ -98,7 +98,7 @@ func (t *thread) selectFDs(nfds int64, set [3]uint64, timeout *unix.Timespec) ui
 		if err != nil {
 			return neg(unix.EBADF)
 		}
-		fds = append(fds, unix.PollFd{Fd: int32(h), Events: ev})
+		fds = append(fds, unix.PollFd{Fd: int32(h), Events: t.signalfdEvents(int32(fd), ev)})
 		guest = append(guest, fd)
 	}
 
