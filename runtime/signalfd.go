@@ -112,9 +112,14 @@ func (p *process) signalfdsChanged(queued bool) {
 			_, err := unix.Write(sfd.efd, b[:])
 			sfd.ready = err == nil
 		} else {
-			// The counter is 1 (only the monitor writes it): this never blocks.
-			_, err := unix.Read(sfd.efd, b[:])
-			sfd.ready = err != nil
+			// The counter is 1 (only the monitor touches it); the poll makes
+			// sure, so that a guest that got hold of the eventfd itself
+			// (SCM_RIGHTS) can at worst make it stale, never block here.
+			pfd := []unix.PollFd{{Fd: int32(sfd.efd), Events: unix.POLLIN}}
+			if n, _ := unix.Poll(pfd, 0); n == 1 {
+				unix.Read(sfd.efd, b[:])
+			}
+			sfd.ready = false
 		}
 	}
 }
@@ -246,6 +251,14 @@ func (t *thread) signalfdRead(sfd *signalFD, bufs [][]byte) uint64 {
 		t.p.signalfdsChanged(false)
 		other := got == 0 && t.deliverableLocked()
 		queued := s.queuedChan()
+		// efd shares the guest's open file description: its O_NONBLOCK
+		// is the guest's (SFD_NONBLOCK, fcntl F_SETFL). It is looked at
+		// under s.mu, which release holds to close it.
+		nonblock := true
+		if sfd.efd >= 0 {
+			fl, err := unix.FcntlInt(uintptr(sfd.efd), unix.F_GETFL, 0)
+			nonblock = err != nil || fl&unix.O_NONBLOCK != 0
+		}
 		s.mu.Unlock()
 		if got > 0 {
 			rest := buf[:got]
@@ -254,8 +267,7 @@ func (t *thread) signalfdRead(sfd *signalFD, bufs [][]byte) uint64 {
 			}
 			return got
 		}
-		fl, err := unix.FcntlInt(uintptr(sfd.efd), unix.F_GETFL, 0)
-		if err == nil && fl&unix.O_NONBLOCK != 0 {
+		if nonblock {
 			return neg(unix.EAGAIN)
 		}
 		if other || t.killed.Load() || t.p.isExited() {

@@ -286,6 +286,10 @@ func (t *thread) twoFDs(a, b uint64) (int, int, uint64) {
 	if err != nil {
 		return -1, -1, neg(unix.EBADF)
 	}
+	if t.p.files.signalfd(int32(a)) != nil || t.p.files.signalfd(int32(b)) != nil {
+		// Only km may read or write a signalfd's host eventfd.
+		return -1, -1, neg(unix.EINVAL)
+	}
 	return ha, hb, 0
 }
 
