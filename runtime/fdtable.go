@@ -20,6 +20,7 @@ type fdTable struct {
 type fdEntry struct {
 	host    int // -1: free
 	cloexec bool
+	sfd     *signalFD // a signalfd: host is a dup of its eventfd
 }
 
 const defaultNoFile = 1024
@@ -51,6 +52,10 @@ func (t *fdTable) host(fd int32) (int, error) {
 func (t *fdTable) install(h int, cloexec bool, min int) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.installLocked(fdEntry{host: h, cloexec: cloexec}, min)
+}
+
+func (t *fdTable) installLocked(e fdEntry, min int) (int, error) {
 	for i := min; i < t.limit; i++ {
 		if i >= len(t.fds) {
 			for len(t.fds) <= i {
@@ -58,7 +63,7 @@ func (t *fdTable) install(h int, cloexec bool, min int) (int, error) {
 			}
 		}
 		if t.fds[i].host < 0 {
-			t.fds[i] = fdEntry{host: h, cloexec: cloexec}
+			t.fds[i] = e
 			return i, nil
 		}
 	}
@@ -75,25 +80,138 @@ func (t *fdTable) installAt(h int, fd int, cloexec bool) error {
 	for len(t.fds) <= fd {
 		t.fds = append(t.fds, fdEntry{host: -1})
 	}
-	old := t.fds[fd].host
+	old := t.fds[fd]
 	t.fds[fd] = fdEntry{host: h, cloexec: cloexec}
-	t.mu.Unlock()
-	if old >= 0 {
-		unix.Close(old)
+	var last *signalFD
+	if old.host >= 0 {
+		last = t.unref(old)
 	}
+	t.mu.Unlock()
+	if old.host >= 0 {
+		unix.Close(old.host)
+	}
+	last.release()
 	return nil
 }
 
 // remove frees guest fd and returns its host descriptor for closing.
 func (t *fdTable) remove(fd int32) (int, error) {
 	t.mu.Lock()
+	if fd < 0 || int(fd) >= len(t.fds) || t.fds[fd].host < 0 {
+		t.mu.Unlock()
+		return -1, unix.EBADF
+	}
+	e := t.fds[fd]
+	t.fds[fd] = fdEntry{host: -1}
+	last := t.unref(e)
+	t.mu.Unlock()
+	last.release()
+	return e.host, nil
+}
+
+// unref drops e's reference to its signalfd and returns the signalfd if
+// that was the last, for release once t.mu is unlocked. Called with t.mu held.
+func (t *fdTable) unref(e fdEntry) *signalFD {
+	if e.sfd == nil {
+		return nil
+	}
+	e.sfd.refs--
+	if e.sfd.refs > 0 {
+		return nil
+	}
+	return e.sfd
+}
+
+// signalfd returns the signalfd guest fd names, or nil.
+func (t *fdTable) signalfd(fd int32) *signalFD {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if fd < 0 || int(fd) >= len(t.fds) || t.fds[fd].host < 0 {
+		return nil
+	}
+	return t.fds[fd].sfd
+}
+
+// installSignalfd gives a new signalfd the lowest free guest number.
+func (t *fdTable) installSignalfd(sfd *signalFD, cloexec bool) (int, error) {
+	h, err := unix.FcntlInt(uintptr(sfd.efd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		sfd.release()
+		return -1, err
+	}
+	t.mu.Lock()
+	fd, err := t.installLocked(fdEntry{host: h, cloexec: cloexec, sfd: sfd}, 0)
+	if err == nil {
+		sfd.refs++
+	}
+	t.mu.Unlock()
+	if err != nil {
+		unix.Close(h)
+		sfd.release()
+	}
+	return fd, err
+}
+
+// dup gives a host dup of guest fd (the same open file description) the
+// lowest free guest number >= min (dup, fcntl F_DUPFD).
+func (t *fdTable) dup(fd int32, min int, cloexec bool) (int, error) {
+	t.mu.Lock()
 	defer t.mu.Unlock()
 	if fd < 0 || int(fd) >= len(t.fds) || t.fds[fd].host < 0 {
 		return -1, unix.EBADF
 	}
-	h := t.fds[fd].host
-	t.fds[fd] = fdEntry{host: -1}
-	return h, nil
+	e := t.fds[fd]
+	h, err := unix.FcntlInt(uintptr(e.host), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	nfd, err := t.installLocked(fdEntry{host: h, cloexec: cloexec, sfd: e.sfd}, min)
+	if err != nil {
+		unix.Close(h)
+		return -1, err
+	}
+	if e.sfd != nil {
+		e.sfd.refs++
+	}
+	return nfd, nil
+}
+
+// dupAt puts a host dup of guest fd oldfd at newfd, closing what was there
+// (dup2, dup3).
+func (t *fdTable) dupAt(oldfd, newfd int32, cloexec bool) error {
+	t.mu.Lock()
+	if oldfd < 0 || int(oldfd) >= len(t.fds) || t.fds[oldfd].host < 0 {
+		t.mu.Unlock()
+		return unix.EBADF
+	}
+	if newfd < 0 || int(newfd) >= t.limit {
+		t.mu.Unlock()
+		return unix.EBADF
+	}
+	e := t.fds[oldfd]
+	h, err := unix.FcntlInt(uintptr(e.host), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		t.mu.Unlock()
+		return err
+	}
+	for len(t.fds) <= int(newfd) {
+		t.fds = append(t.fds, fdEntry{host: -1})
+	}
+	old := t.fds[newfd]
+	t.fds[newfd] = fdEntry{host: h, cloexec: cloexec, sfd: e.sfd}
+	if e.sfd != nil {
+		e.sfd.refs++
+	}
+	var last *signalFD
+	if old.host >= 0 {
+		last = t.unref(old)
+	}
+	t.mu.Unlock()
+	if old.host >= 0 {
+		unix.Close(old.host)
+	}
+	last.release()
+	return nil
 }
 
 func (t *fdTable) cloexec(fd int32) (bool, error) {
@@ -141,12 +259,21 @@ func readlinkString(path string) (string, error) {
 // caller's own stdio the guest started with.
 func (t *fdTable) closeAll() {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	var last []*signalFD
 	for i, e := range t.fds {
 		if e.host > 2 {
 			unix.Close(e.host)
 		}
-		t.fds[i].host = -1
+		if e.host >= 0 {
+			if s := t.unref(e); s != nil {
+				last = append(last, s)
+			}
+		}
+		t.fds[i] = fdEntry{host: -1}
+	}
+	t.mu.Unlock()
+	for _, s := range last {
+		s.release()
 	}
 }
 
@@ -154,14 +281,21 @@ func (t *fdTable) closeAll() {
 func (t *fdTable) closeOnExec() {
 	t.mu.Lock()
 	var hosts []int
+	var last []*signalFD
 	for i, e := range t.fds {
 		if e.host >= 0 && e.cloexec {
 			hosts = append(hosts, e.host)
+			if s := t.unref(e); s != nil {
+				last = append(last, s)
+			}
 			t.fds[i] = fdEntry{host: -1}
 		}
 	}
 	t.mu.Unlock()
 	for _, h := range hosts {
 		unix.Close(h)
+	}
+	for _, s := range last {
+		s.release()
 	}
 }

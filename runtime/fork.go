@@ -47,6 +47,9 @@ type forkMapping struct {
 type forkFD struct {
 	Guest   int
 	Cloexec bool
+	// Signalfd: a signalfd reading SigMask; the child makes its own.
+	Signalfd bool
+	SigMask  uint64
 }
 
 // forkState is what a child monitor needs besides memory and descriptors.
@@ -356,7 +359,11 @@ func (p *process) image(st *forkState) (memfd int, guestFiles, sharedFiles []int
 			return -1, nil, nil, err
 		}
 		guestFiles = append(guestFiles, h)
-		st.Files = append(st.Files, forkFD{Guest: fd, Cloexec: e.cloexec})
+		f := forkFD{Guest: fd, Cloexec: e.cloexec}
+		if e.sfd != nil {
+			f.Signalfd, f.SigMask = true, e.sfd.mask.Load()
+		}
+		st.Files = append(st.Files, f)
 	}
 	p.files.mu.Unlock()
 	return memfd, guestFiles, p.sharedMappings(st), nil
@@ -573,6 +580,9 @@ func restoreProcess(st *forkState) (*process, error) {
 			p.files.fds = append(p.files.fds, fdEntry{host: -1})
 		}
 		p.files.fds[f.Guest] = fdEntry{host: h, cloexec: f.Cloexec}
+		if f.Signalfd {
+			p.files.restoreSignalfd(p, f.Guest, f.SigMask)
+		}
 	}
 	if st.Vfork {
 		unix.CloseOnExec(childVforkFD)

@@ -716,6 +716,8 @@ func sanitize(name string, a *args) bool {
 		a[1] |= unix.O_NONBLOCK
 	case "eventfd2":
 		a[1] |= unix.EFD_NONBLOCK
+	case "signalfd4":
+		a[3] |= unix.SFD_NONBLOCK // reads never wait
 	case "fallocate":
 		a[3] &= 1<<20 - 1 // really allocates
 	case "sendfile":
@@ -755,6 +757,10 @@ func fuzzHandler(nr int) (handler, string) {
 	case "eventfd":
 		return func(t *thread, a args) uint64 {
 			return syscallTable[unix.SYS_EVENTFD2](t, args{a[0], unix.EFD_NONBLOCK})
+		}, name
+	case "signalfd":
+		return func(t *thread, a args) uint64 {
+			return syscallTable[unix.SYS_SIGNALFD4](t, args{a[0], a[1], a[2], unix.SFD_NONBLOCK})
 		}, name
 	case "accept":
 		return func(t *thread, a args) uint64 {
@@ -951,6 +957,25 @@ func (h *sysHarness) closeGuestFDs() {
 		}
 	}
 	h.p.files.fds = nil
+	for _, efd := range h.signalfdHostFDs() {
+		unix.Close(efd)
+	}
+	h.p.sig.fds.list = nil
+}
+
+// signalfdHostFDs are the eventfds the monitor keeps for the guest's
+// signalfds: the guest's too, though no guest number names them.
+func (h *sysHarness) signalfdHostFDs() []int {
+	if h.p.sig == nil {
+		return nil
+	}
+	var efds []int
+	h.p.sig.mu.Lock()
+	for _, sfd := range h.p.sig.fds.list {
+		efds = append(efds, sfd.efd)
+	}
+	h.p.sig.mu.Unlock()
+	return efds
 }
 
 // rootTree is the guest root every input starts with (besides the root
@@ -1249,7 +1274,7 @@ func (h *sysHarness) checkResult(t *testing.T, what, name string, a args, ret ui
 	case "recvmsg":
 		h.checkReceivedFDs(t, what, a[1])
 	case "open", "openat", "creat", "dup", "dup2", "dup3", "epoll_create", "epoll_create1", "eventfd", "eventfd2",
-		"socket", "accept", "accept4", "timerfd_create":
+		"socket", "accept", "accept4", "timerfd_create", "signalfd", "signalfd4":
 		if ret >= uint64(p.files.limit) {
 			t.Fatalf("%s = %#x: not a descriptor below the limit %d", what, ret, p.files.limit)
 		}
@@ -1279,6 +1304,9 @@ func (h *sysHarness) guestHostFDs() map[int]bool {
 	}
 	for _, fd := range h.timerFDs() {
 		held[fd] = true
+	}
+	for _, efd := range h.signalfdHostFDs() {
+		held[efd] = true
 	}
 	return held
 }
@@ -1331,6 +1359,29 @@ func (h *sysHarness) checkFDs(t *testing.T, what string, open0, held0 map[int]bo
 		if fl, err := unix.FcntlInt(uintptr(e.host), unix.F_GETFD, 0); err != nil || fl&unix.FD_CLOEXEC == 0 {
 			t.Fatalf("%s: host fd %d behind guest fd %d is not close-on-exec (%#x, %v)", what, e.host, g, fl, err)
 		}
+	}
+	// A signalfd's own eventfd is open, and lives exactly as long as
+	// some guest descriptor names the signalfd.
+	named := map[*signalFD]bool{}
+	for _, e := range h.p.files.fds {
+		if e.host >= 0 && e.sfd != nil {
+			named[e.sfd] = true
+		}
+	}
+	h.p.sig.mu.Lock()
+	for _, sfd := range h.p.sig.fds.list {
+		if !named[sfd] {
+			t.Fatalf("%s: signalfd with eventfd %d is named by no guest descriptor", what, sfd.efd)
+		}
+		if !open1[sfd.efd] {
+			t.Fatalf("%s: signalfd's eventfd %d is closed", what, sfd.efd)
+		}
+		held[sfd.efd] = -1
+		delete(named, sfd)
+	}
+	h.p.sig.mu.Unlock()
+	for sfd := range named {
+		t.Fatalf("%s: a guest descriptor names a released signalfd (eventfd %d)", what, sfd.efd)
 	}
 	for fd := range open0 {
 		if !held0[fd] && !open1[fd] {
@@ -1862,6 +1913,11 @@ func FuzzSyscallSeq(f *testing.F) {
 		{{unix.SYS_TIMER_CREATE, args{unix.CLOCK_MONOTONIC, g(offSigev), out}}, {unix.SYS_TIMER_CREATE, args{unix.CLOCK_BOOTTIME, 0, out + 4}},
 			{unix.SYS_TIMER_SETTIME, args{1, 0, g(offItimer), out + 8}}, {unix.SYS_TIMER_GETTIME, args{1, out}},
 			{unix.SYS_TIMER_GETOVERRUN, args{1}}, {unix.SYS_TIMER_DELETE, args{0}}, {unix.SYS_TIMER_DELETE, args{0}}},
+		// A signalfd read with nothing pending, dup'ed, its mask changed, polled and closed.
+		{{unix.SYS_SIGNALFD4, args{0xffffffff, g(offData), 8, 0}}, {unix.SYS_READ, args{newFD, out, 256}},
+			{unix.SYS_DUP, args{newFD}}, {unix.SYS_SIGNALFD, args{newFD + 1, g(offData), 8}},
+			{unix.SYS_EPOLL_CTL, args{gfdEpoll, unix.EPOLL_CTL_ADD, newFD, g(offData)}}, {unix.SYS_CLOSE, args{newFD}},
+			{unix.SYS_SELECT, args{16, g(offFdset), g(offFdset), 0, 0}}, {unix.SYS_WRITE, args{newFD + 1, out, 8}}},
 	}
 	for _, s := range seqs {
 		f.Add(encodeSeq(nrs, s...), mem)

@@ -418,7 +418,11 @@ func (p *process) child(dir vnode, name string) (vnode, bool) {
 		if err != nil {
 			return vnode{}, false
 		}
-		return vnode{kind: vLink, path: at, target: p.fdTarget(h), fd: int32(n)}, true
+		target := p.fdTarget(h)
+		if p.files.signalfd(int32(n)) != nil {
+			target = "anon_inode:[signalfd]" // the host sees its eventfd
+		}
+		return vnode{kind: vLink, path: at, target: target, fd: int32(n)}, true
 	}
 	return vnode{}, false
 }

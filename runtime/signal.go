@@ -156,6 +156,9 @@ func (p *process) queueSignal(sig unix.Signal, si sigInfo, target *thread) bool 
 		added = s.pending.add(sig, si)
 		target = p.chooseThread(sig)
 	}
+	if added {
+		p.signalfdsChanged(true)
+	}
 	s.mu.Unlock()
 	if added && target != nil {
 		target.notify()
@@ -240,6 +243,7 @@ func (t *thread) takeSignal() (unix.Signal, sigInfo, sigaction, bool) {
 	if !ok {
 		return 0, si, sigaction{}, false
 	}
+	t.p.signalfdsChanged(false)
 	act := s.actions[sig]
 	if act.handler != sigDFL && act.handler != sigIGN && act.flags&saResetHand != 0 {
 		s.actions[sig] = sigaction{}

@@ -69,10 +69,10 @@ func fdIO(nr uintptr) handler {
 }
 
 var (
-	sysRead   = fdIO(unix.SYS_READ)
-	sysWrite  = withSigpipe(fdIO(unix.SYS_WRITE))
-	sysPread  = fdIO(unix.SYS_PREAD64)
-	sysPwrite = withSigpipe(fdIO(unix.SYS_PWRITE64))
+	sysRead   = withSignalfd(fdIO(unix.SYS_READ), false)
+	sysWrite  = rejectSignalfd(withSigpipe(fdIO(unix.SYS_WRITE)), unix.EINVAL)
+	sysPread  = rejectSignalfd(fdIO(unix.SYS_PREAD64), unix.ESPIPE)
+	sysPwrite = rejectSignalfd(withSigpipe(fdIO(unix.SYS_PWRITE64)), unix.ESPIPE)
 )
 
 // withSigpipe raises SIGPIPE in the guest when a write fails with EPIPE
@@ -117,10 +117,10 @@ func fdIOV(nr uintptr) handler {
 }
 
 var (
-	sysReadv   = fdIOV(unix.SYS_READV)
-	sysWritev  = withSigpipe(fdIOV(unix.SYS_WRITEV))
-	sysPreadv  = fdIOV(unix.SYS_PREADV2)
-	sysPwritev = withSigpipe(fdIOV(unix.SYS_PWRITEV2))
+	sysReadv   = withSignalfd(fdIOV(unix.SYS_READV), true)
+	sysWritev  = rejectSignalfd(withSigpipe(fdIOV(unix.SYS_WRITEV)), unix.EINVAL)
+	sysPreadv  = rejectSignalfd(fdIOV(unix.SYS_PREADV2), unix.ESPIPE)
+	sysPwritev = rejectSignalfd(withSigpipe(fdIOV(unix.SYS_PWRITEV2)), unix.ESPIPE)
 )
 
 func (t *thread) path(addr uint64) (string, uint64) {
@@ -311,13 +311,8 @@ func sysFcntl(t *thread, a args) uint64 {
 		if int64(arg) < 0 || arg >= uint64(t.p.files.limit) {
 			return neg(unix.EINVAL)
 		}
-		nh, err := unix.FcntlInt(uintptr(h), unix.F_DUPFD_CLOEXEC, 0)
+		nfd, err := t.p.files.dup(fd, int(arg), cmd == unix.F_DUPFD_CLOEXEC)
 		if err != nil {
-			return errno(err)
-		}
-		nfd, err := t.p.files.install(nh, cmd == unix.F_DUPFD_CLOEXEC, int(arg))
-		if err != nil {
-			unix.Close(nh)
 			return errno(err)
 		}
 		return uint64(nfd)
@@ -344,28 +339,15 @@ func sysFcntl(t *thread, a args) uint64 {
 }
 
 func sysDup(t *thread, a args) uint64 {
-	h, err := t.p.files.host(int32(a[0]))
-	if err != nil {
-		return neg(unix.EBADF)
-	}
-	nh, err := unix.FcntlInt(uintptr(h), unix.F_DUPFD_CLOEXEC, 0)
+	nfd, err := t.p.files.dup(int32(a[0]), 0, false)
 	if err != nil {
 		return errno(err)
 	}
-	return t.installFD(nh, false)
+	return uint64(nfd)
 }
 
 func (t *thread) dup3(oldfd, newfd int32, cloexec bool) uint64 {
-	h, err := t.p.files.host(oldfd)
-	if err != nil {
-		return neg(unix.EBADF)
-	}
-	nh, err := unix.FcntlInt(uintptr(h), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return errno(err)
-	}
-	if err := t.p.files.installAt(nh, int(newfd), cloexec); err != nil {
-		unix.Close(nh)
+	if err := t.p.files.dupAt(oldfd, newfd, cloexec); err != nil {
 		return errno(err)
 	}
 	return uint64(newfd)

@@ -98,7 +98,7 @@ func (t *thread) selectFDs(nfds int64, set [3]uint64, timeout *unix.Timespec) ui
 		if err != nil {
 			return neg(unix.EBADF)
 		}
-		fds = append(fds, unix.PollFd{Fd: int32(h), Events: ev})
+		fds = append(fds, unix.PollFd{Fd: int32(h), Events: t.signalfdEvents(int32(fd), ev)})
 		guest = append(guest, fd)
 	}
 
@@ -285,6 +285,10 @@ func (t *thread) twoFDs(a, b uint64) (int, int, uint64) {
 	hb, err := t.p.files.host(int32(b))
 	if err != nil {
 		return -1, -1, neg(unix.EBADF)
+	}
+	if t.p.files.signalfd(int32(a)) != nil || t.p.files.signalfd(int32(b)) != nil {
+		// Only km may read or write a signalfd's host eventfd.
+		return -1, -1, neg(unix.EINVAL)
 	}
 	return ha, hb, 0
 }

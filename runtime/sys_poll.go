@@ -56,6 +56,12 @@ func sysEpollCtl(t *thread, a args) uint64 {
 			return neg(unix.EFAULT)
 		}
 		ev = ptr(b)
+		if t.p.files.signalfd(int32(a[2])) != nil {
+			// The host gets a copy without the events a signalfd never has.
+			c := append([]byte(nil), b...)
+			le.PutUint32(c, le.Uint32(c)&^(unix.EPOLLOUT|unix.EPOLLWRNORM|unix.EPOLLWRBAND))
+			ev = ptr(c)
+		}
 	}
 	_, _, e := unix.Syscall6(unix.SYS_EPOLL_CTL, uintptr(ep), uintptr(a[1]), uintptr(fd), ev, 0, 0)
 	return result(0, e)
@@ -122,6 +128,7 @@ func (t *thread) poll(fdsAddr, nfds uint64, call func(fds []unix.PollFd) (uintpt
 		if g >= 0 {
 			if h, err := t.p.files.host(g); err == nil {
 				fds[i].Fd = int32(h)
+				fds[i].Events = t.signalfdEvents(g, fds[i].Events)
 			} else {
 				bad[i] = true
 			}

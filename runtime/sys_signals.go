@@ -48,6 +48,7 @@ type signalState struct {
 	mu      sync.Mutex
 	actions [nSig + 1]sigaction
 	pending pendingSet
+	fds     signalFDs // the process's signalfds, kept in step with pending
 }
 
 func newSignalState() *signalState { return &signalState{} }
@@ -114,6 +115,7 @@ func sysRtSigaction(t *thread, a args) uint64 {
 				o.pending.drop(sig)
 			}
 			p.threadsMu.Unlock()
+			p.signalfdsChanged(false)
 		}
 	}
 	if ob != nil {
@@ -443,6 +445,7 @@ func sysRtSigtimedwait(t *thread, a args) uint64 {
 		if !ok {
 			return 0, false
 		}
+		t.p.signalfdsChanged(false)
 		if infoAddr != 0 && t.p.mem.write(infoAddr, si[:]) != nil {
 			return neg(unix.EFAULT), true
 		}

@@ -281,6 +281,7 @@ func (p *process) settle(pt *posixTimer, drop bool) {
 		}
 		if len(ps.infos[pt.signo]) == 0 {
 			ps.drop(pt.signo)
+			p.signalfdsChanged(false) // a signalfd may no longer be readable
 		}
 		pt.queued = false
 	}

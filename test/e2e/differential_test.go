@@ -97,6 +97,17 @@ var diffCases = []diffCase{
 		"fork child has no timers: yes\n", "timers gone after execve: yes\n",
 		"tid 1: EINVAL\n", "create bad id ptr: EFAULT\n", "done failed=0\n",
 	}},
+	{name: "signalfd", payload: "signalfd", timeout: 2 * time.Minute, wantContains: []string{
+		"link: anon_inode:[signalfd]\n", "sigqueue: n=128 signo=12 code=-1 int=4242 pid_ok=1\n",
+		"two in one read: n=256 signos=10,12\n", "empty: n=-1 errno=Resource temporarily unavailable\n",
+		"short buffer: n=-1 errno=Invalid argument\n", "pending: poll=1 select=11 epoll=1\n",
+		"consumed: poll=-100 select=0 epoll=0\n", "woken by pthread_kill: signo=12 code=-6 pid_ok=1 uid_ok=1\n",
+		"woken by alarm: n=128 signo=14\n", "interrupted: n=-1 errno=Interrupted system call handled=12\n",
+		"restarted: n=128 signo=10 handled=12\n", "after update: n=128 signo=12 usr1 still pending=1\n",
+		"closed fd: -1 Bad file descriptor\n", "bad mask pointer: -1 Bad address\n",
+		"child: parent's pending: n=-1 errno=Resource temporarily unavailable\n", "child exit: 7\n",
+		"after execve: signo=10 code=-6 pid_ok=1 uid_ok=1\n", "done failed=0\n",
+	}},
 	{name: "pthreads", payload: "pthreads", timeout: 2 * time.Minute, wantStdout: "counter=160000 (want 160000) joins=280 tls_ok=1 main_tls=7\n" +
 		"condvar total=500500 (want 500500)\ncancelled: reader=1 sleeper=1 cleanups=2\n"},
 	{name: "threadchurn", payload: "threadchurn", wantStdout: "300 threads ok\n"},
