@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/kmvm/km/test/ociimage"
 	"github.com/kmvm/km/test/repo"
 )
 
@@ -175,7 +176,7 @@ func build() error {
 	}
 	for _, im := range images {
 		dst := strings.TrimPrefix(im.cmd[0], "/")
-		b, err := ociImage(im.name, map[string]string{dst: filepath.Join(payloads, im.file)}, im.cmd)
+		b, err := ociimage.Image(im.name, map[string]string{dst: filepath.Join(payloads, im.file)}, im.cmd)
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/kmvm/km/test/ociimage"
 	"github.com/kmvm/km/test/pyroot"
 )
 
@@ -32,12 +33,12 @@ func buildPythonImage() (string, error) {
 		if pythonErr = pyroot.Build(dir); pythonErr != nil {
 			return
 		}
-		layer, err := dirLayer(dir)
+		layer, err := ociimage.DirLayer(dir)
 		if err != nil {
 			pythonErr = err
 			return
 		}
-		img, err := ociLayout(pythonImage, layer, []string{"/usr/bin/python3"})
+		img, err := ociimage.Layout(pythonImage, layer, []string{"/usr/bin/python3"})
 		if err != nil {
 			pythonErr = err
 			return

@@ -1,4 +1,6 @@
-package cri_test
+// Package ociimage builds OCI image layout tars (no registry) that the
+// containerd suites import with `ctr images import`.
+package ociimage
 
 import (
 	"archive/tar"
@@ -13,19 +15,19 @@ import (
 	"strings"
 )
 
-// ociImage builds an OCI image layout tar (no registry) holding the given
-// files in one layer, with cmd as its command (after test/shim's).
-func ociImage(name string, files map[string]string, cmd []string) ([]byte, error) {
-	layer, err := filesLayer(files)
+// Image builds an OCI image layout tar (no registry) holding the given
+// files in one layer, with cmd as its command.
+func Image(name string, files map[string]string, cmd []string) ([]byte, error) {
+	layer, err := FilesLayer(files)
 	if err != nil {
 		return nil, err
 	}
-	return ociLayout(name, layer, cmd)
+	return Layout(name, layer, cmd)
 }
 
-// filesLayer is a layer tar of the given files (path in the image: host
+// FilesLayer is a layer tar of the given files (path in the image: host
 // file) and the usual top directories.
-func filesLayer(files map[string]string) ([]byte, error) {
+func FilesLayer(files map[string]string) ([]byte, error) {
 	var layer bytes.Buffer
 	tw := tar.NewWriter(&layer)
 	for _, dir := range []string{"bin/", "etc/"} {
@@ -46,9 +48,9 @@ func filesLayer(files map[string]string) ([]byte, error) {
 	return layer.Bytes(), nil
 }
 
-// dirLayer is a layer tar of a directory tree (files, directories and
+// DirLayer is a layer tar of a directory tree (files, directories and
 // symlinks, owned by root).
-func dirLayer(dir string) ([]byte, error) {
+func DirLayer(dir string) ([]byte, error) {
 	var layer bytes.Buffer
 	tw := tar.NewWriter(&layer)
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -97,8 +99,8 @@ func dirLayer(dir string) ([]byte, error) {
 	return layer.Bytes(), nil
 }
 
-// ociLayout is the OCI image layout tar of a one-layer image.
-func ociLayout(name string, layer []byte, cmd []string) ([]byte, error) {
+// Layout is the OCI image layout tar of a one-layer image.
+func Layout(name string, layer []byte, cmd []string) ([]byte, error) {
 	blobs := map[string][]byte{}
 	add := func(b []byte) (string, int) {
 		d := fmt.Sprintf("sha256:%x", sha256.Sum256(b))
