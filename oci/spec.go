@@ -40,6 +40,8 @@ type Launch struct {
 	Rlimits         []specs.POSIXRlimit
 	NoNewPrivileges bool
 	OOMScoreAdj     *int // process.oomScoreAdj (the kubelet's QoS score)
+	// Capabilities the process may hold; nil leaves the monitor's as they are.
+	Capabilities *specs.LinuxCapabilities
 
 	// Container-wide (ignored for exec processes, which share the init's).
 	Root     string // host path of the guest's "/"
@@ -136,6 +138,7 @@ func FromProcess(p *specs.Process) (*Launch, error) {
 		Rlimits:         p.Rlimits,
 		NoNewPrivileges: p.NoNewPrivileges,
 		OOMScoreAdj:     p.OOMScoreAdj,
+		Capabilities:    p.Capabilities,
 	}
 	return l, nil
 }

@@ -552,9 +552,37 @@ func (p *process) procStatus() []byte {
 	uid, gid := os.Getuid(), os.Getgid()
 	return []byte(fmt.Sprintf("Name:\t%s\nUmask:\t%04o\nState:\tR (running)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t0\n"+
 		"Uid:\t%d\t%d\t%d\t%d\nGid:\t%d\t%d\t%d\t%d\nFDSize:\t%d\nGroups:\t\nVmSize:\t%8d kB\nThreads:\t%d\n"+
-		"SigQ:\t0/0\nCpus_allowed_list:\t0-%d\n",
+		"SigQ:\t0/0\n%sCpus_allowed_list:\t0-%d\n",
 		p.comm(), umask, p.pid, p.pid, os.Getppid(), uid, uid, uid, uid, gid, gid, gid, gid,
-		p.files.limit, vm>>10, p.threadCount(), max(0, numCPU()-1)))
+		p.files.limit, vm>>10, p.threadCount(), capStatus(), max(0, numCPU()-1)))
+}
+
+// capStatus is status's capability lines and NoNewPrivs: the monitor's,
+// which are the guest's (cmd/km applies the container's sets to it).
+func capStatus() string {
+	h := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var d [2]unix.CapUserData
+	if unix.Capget(&h, &d[0]) != nil {
+		return ""
+	}
+	set := func(f func(unix.CapUserData) uint32) uint64 { return uint64(f(d[1]))<<32 | uint64(f(d[0])) }
+	var bnd, amb uint64
+	for nr := 0; nr < 64; nr++ {
+		r, _, e := unix.RawSyscall(unix.SYS_PRCTL, unix.PR_CAPBSET_READ, uintptr(nr), 0)
+		if e != 0 {
+			break // past the kernel's last capability
+		}
+		if r == 1 {
+			bnd |= 1 << nr
+		}
+		if r, _, _ := unix.RawSyscall6(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_IS_SET, uintptr(nr), 0, 0, 0); r == 1 {
+			amb |= 1 << nr
+		}
+	}
+	nnp, _, _ := unix.RawSyscall(unix.SYS_PRCTL, unix.PR_GET_NO_NEW_PRIVS, 0, 0)
+	return fmt.Sprintf("CapInh:\t%016x\nCapPrm:\t%016x\nCapEff:\t%016x\nCapBnd:\t%016x\nCapAmb:\t%016x\nNoNewPrivs:\t%d\n",
+		set(func(c unix.CapUserData) uint32 { return c.Inheritable }), set(func(c unix.CapUserData) uint32 { return c.Permitted }),
+		set(func(c unix.CapUserData) uint32 { return c.Effective }), bnd, amb, nnp)
 }
 
 func numCPU() int {

@@ -21,7 +21,7 @@ func init() {
 		unix.SYS_GETGROUPS: sysGetgroups,
 		unix.SYS_UNAME:     sysUname, unix.SYS_PRLIMIT64: sysPrlimit, unix.SYS_GETRLIMIT: sysGetrlimit,
 		unix.SYS_SETRLIMIT: sysSetrlimit, unix.SYS_GETRANDOM: sysGetrandom, unix.SYS_SYSINFO: sysSysinfo,
-		unix.SYS_GETRUSAGE: sysGetrusage, unix.SYS_PRCTL: sysPrctl,
+		unix.SYS_GETRUSAGE: sysGetrusage, unix.SYS_PRCTL: sysPrctl, unix.SYS_CAPGET: sysCapget,
 	} {
 		register(nr, h)
 	}
@@ -251,8 +251,23 @@ func sysPrctl(t *thread, a args) uint64 {
 		return 0
 	case unix.PR_GET_DUMPABLE:
 		return 1
-	case unix.PR_GET_NO_NEW_PRIVS, unix.PR_GET_PDEATHSIG, unix.PR_GET_KEEPCAPS:
+	case unix.PR_GET_PDEATHSIG, unix.PR_GET_KEEPCAPS:
 		return 0
+	case unix.PR_GET_NO_NEW_PRIVS:
+		// The monitor's own: a container runtime sets it on km.
+		r, _, e := unix.RawSyscall(unix.SYS_PRCTL, unix.PR_GET_NO_NEW_PRIVS, 0, 0)
+		return result(r, e)
+	case unix.PR_CAPBSET_READ:
+		// The guest's capabilities are the monitor's (cmd/km applies the
+		// container's sets to every monitor thread).
+		r, _, e := unix.RawSyscall(unix.SYS_PRCTL, unix.PR_CAPBSET_READ, uintptr(a[1]), 0)
+		return result(r, e)
+	case unix.PR_CAP_AMBIENT:
+		if a[1] != unix.PR_CAP_AMBIENT_IS_SET {
+			return neg(unix.EPERM) // changing capabilities is not supported
+		}
+		r, _, e := unix.RawSyscall6(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_IS_SET, uintptr(a[2]), 0, 0, 0)
+		return result(r, e)
 	}
 	return neg(unix.EINVAL)
 }
@@ -283,3 +298,58 @@ func (p *process) openSpecial(name string, flags int) (int, bool) {
 }
 
 func ptr32(p *uint32) unsafe.Pointer { return unsafe.Pointer(p) }
+
+// sysCapget reports the monitor's capabilities, which are the guest's, for
+// the guest itself (pid 0, its pid or one of its tids); a version query
+// (data NULL) gets the version km answers with.
+func sysCapget(t *thread, a args) uint64 {
+	const headerSize, dataSize = 8, 12 // struct __user_cap_header_struct, __user_cap_data_struct
+	hdr, err := t.p.mem.slice(a[0], headerSize)
+	if err != nil {
+		return neg(unix.EFAULT)
+	}
+	version := le.Uint32(hdr)
+	pid := int32(le.Uint32(hdr[4:]))
+	words := 0
+	switch version {
+	case unix.LINUX_CAPABILITY_VERSION_1:
+		words = 1
+	case unix.LINUX_CAPABILITY_VERSION_2, unix.LINUX_CAPABILITY_VERSION_3:
+		words = 2
+	default:
+		le.PutUint32(hdr, unix.LINUX_CAPABILITY_VERSION_3)
+		if a[1] == 0 {
+			return 0
+		}
+		return neg(unix.EINVAL)
+	}
+	if a[1] == 0 {
+		return 0
+	}
+	if pid < 0 {
+		return neg(unix.EINVAL)
+	}
+	if pid != 0 && int(pid) != t.p.pid {
+		t.p.threadsMu.Lock()
+		_, ours := t.p.threads[int(pid)]
+		t.p.threadsMu.Unlock()
+		if !ours {
+			return neg(unix.ESRCH) // other processes are not the guest's to see
+		}
+	}
+	out, err := t.p.mem.slice(a[1], uint64(words*dataSize))
+	if err != nil {
+		return neg(unix.EFAULT)
+	}
+	h := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var d [2]unix.CapUserData
+	if err := unix.Capget(&h, &d[0]); err != nil {
+		return errno(err)
+	}
+	for i := 0; i < words; i++ {
+		le.PutUint32(out[i*dataSize:], d[i].Effective)
+		le.PutUint32(out[i*dataSize+4:], d[i].Permitted)
+		le.PutUint32(out[i*dataSize+8:], d[i].Inheritable)
+	}
+	return 0
+}

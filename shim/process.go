@@ -260,6 +260,13 @@ func (p *proc) start(ctx context.Context, mc monitorConfig, c *container, joins 
 	if l.NoNewPrivileges {
 		args = append(args, "--no-new-privs")
 	}
+	if l.Capabilities != nil {
+		js, err := json.Marshal(l.Capabilities)
+		if err != nil {
+			return err
+		}
+		args = append(args, "--capabilities", string(js))
+	}
 	if p.execID == "" && (len(c.launch.Mounts) > 0 || c.launch.Readonly) {
 		// The monitor applies the spec's mounts in a mount namespace of its
 		// own: they live and die with it, never visible on the host.

@@ -22,6 +22,8 @@ type containerFlags struct {
 	host    string // hostname to set (the runtime gives km its own UTS namespace)
 	mounts  string // JSON file of OCI mounts to apply inside --root
 	roRoot  bool
+	capsJS  string // the spec's process.capabilities as JSON
+	caps    *capSets
 	sync    *os.File
 }
 
@@ -39,14 +41,21 @@ func (c *containerFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.noNewPr, "no-new-privs", false, "set no_new_privs before the guest runs")
 	fs.StringVar(&c.mounts, "mounts", "", "container runtimes: apply the OCI mounts in JSON `FILE` inside --root (needs a private mount namespace)")
 	fs.BoolVar(&c.roRoot, "readonly-root", false, "container runtimes: make --root read-only (needs a private mount namespace)")
+	fs.StringVar(&c.capsJS, "capabilities", "", "container runtimes: keep only the capability sets in `JSON` (the OCI spec's process.capabilities)")
 	fs.StringVar(&c.host, "hostname", "", "set the UTS hostname to `NAME` (only in a private UTS namespace)")
 }
 
 // apply installs the Ready hook that drops privileges and, with --sync-fd,
 // waits for the runtime's go-ahead.
 func (c *containerFlags) apply(cfg *runtime.Config) error {
-	if c.syncFD < 0 && c.user == "" && !c.noNewPr && c.host == "" && c.mounts == "" && !c.roRoot {
+	if c.syncFD < 0 && c.user == "" && !c.noNewPr && c.host == "" && c.mounts == "" && !c.roRoot && c.capsJS == "" {
 		return nil
+	}
+	if c.capsJS != "" {
+		var err error
+		if c.caps, err = parseCaps(c.capsJS); err != nil {
+			return err
+		}
 	}
 	var uid, gid int
 	var groups []int
@@ -95,6 +104,14 @@ func (c *containerFlags) apply(cfg *runtime.Config) error {
 		}
 		// Privileges go next: the guest must never run with more than
 		// the spec grants, and Go applies these to every thread.
+		if c.caps != nil {
+			if err := c.caps.dropBounding(); err != nil {
+				return err
+			}
+			if err := keepCaps(true); err != nil {
+				return err
+			}
+		}
 		if c.user != "" {
 			if err := unix.Setgroups(groups); err != nil {
 				return fmt.Errorf("setgroups: %w", err)
@@ -106,9 +123,18 @@ func (c *containerFlags) apply(cfg *runtime.Config) error {
 				return fmt.Errorf("setuid %d: %w", uid, err)
 			}
 		}
+		if c.caps != nil {
+			if err := keepCaps(false); err != nil {
+				return err
+			}
+			if err := c.caps.apply(uid); err != nil {
+				return err
+			}
+		}
 		if c.noNewPr {
-			if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-				return fmt.Errorf("no_new_privs: %w", err)
+			// Per thread in Linux: every monitor thread, not just this one.
+			if err := allThreads("no_new_privs", unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0); err != nil {
+				return err
 			}
 		}
 		if c.sync == nil {

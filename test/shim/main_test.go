@@ -148,6 +148,7 @@ func build() error {
 		"hostname": "test/shim/testdata/hostname.c",
 		"readfile": "test/shim/testdata/readfile.c",
 		"writetmp": "test/shim/testdata/writetmp.c",
+		"caps":     "test/shim/testdata/caps.c",
 	}
 	for name, src := range cs {
 		cmd := exec.Command("gcc", "-static", "-O1", "-o", filepath.Join(rootfs, name), filepath.Join(repoRoot, src))
