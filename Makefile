@@ -50,8 +50,8 @@ FUZZTIME ?=
 FUZZMIN  ?= 1x
 fuzztime = $(if $(FUZZTIME),$(FUZZTIME),$(1))
 fuzz:
-	$(GO) test -run XXX -fuzz FuzzParseELF -fuzztime $(call fuzztime,400000x) -fuzzminimizetime $(FUZZMIN) ./runtime
-	$(GO) test -run XXX -fuzz FuzzGuestMemory -fuzztime $(call fuzztime,600000x) -fuzzminimizetime $(FUZZMIN) ./runtime
+	$(GO) test -run XXX -fuzz FuzzParseELF -fuzztime $(call fuzztime,250000x) -fuzzminimizetime $(FUZZMIN) ./runtime
+	$(GO) test -run XXX -fuzz FuzzGuestMemory -fuzztime $(call fuzztime,450000x) -fuzzminimizetime $(FUZZMIN) ./runtime
 	$(GO) test -run XXX -fuzz FuzzSyscallArgs -fuzztime $(call fuzztime,80000x) -fuzzminimizetime $(FUZZMIN) ./runtime
 	$(GO) test -run XXX -fuzz FuzzSignalFrames -fuzztime $(call fuzztime,130000x) -fuzzminimizetime $(FUZZMIN) ./runtime
 
