@@ -143,8 +143,14 @@ func (p *process) queueSignal(sig unix.Signal, si sigInfo, target *thread) bool 
 		}
 	}
 	// A blocked signal stays queued even if ignored: the disposition may
-	// change before it is unblocked (and sigwait may take it).
-	blocked := target != nil && target.sigmask&sigBit(sig) != 0
+	// change before it is unblocked (and sigwait or a signalfd may take
+	// it). For a process-directed signal Linux asks the main thread's mask.
+	var blocked bool
+	if target != nil {
+		blocked = target.sigmask&sigBit(sig) != 0
+	} else {
+		blocked = p.mainBlocks(sig)
+	}
 	if ignored(sig, act) && !blocked && !p.waitedFor(sig) {
 		s.mu.Unlock()
 		return false
@@ -164,6 +170,22 @@ func (p *process) queueSignal(sig unix.Signal, si sigInfo, target *thread) bool 
 		target.notify()
 	}
 	return added
+}
+
+// mainBlocks reports whether the main thread blocks sig; once it has
+// exited, whether every remaining thread does. Called with p.sig.mu held.
+func (p *process) mainBlocks(sig unix.Signal) bool {
+	p.threadsMu.Lock()
+	defer p.threadsMu.Unlock()
+	if t := p.threads[p.pid]; t != nil {
+		return t.sigmask&sigBit(sig) != 0
+	}
+	for _, t := range p.threads {
+		if t.sigmask&sigBit(sig) == 0 {
+			return false
+		}
+	}
+	return len(p.threads) > 0
 }
 
 // waitedFor reports whether some thread is in sigtimedwait for sig.
@@ -788,7 +810,34 @@ func (p *process) forwardHostSignals() {
 	early = nil
 	earlyMu.Unlock()
 	for _, sig := range pending {
-		p.queueSignal(sig, newSigInfo(sig, siUser), nil)
+		p.queueHostSignal(sig)
+	}
+}
+
+// hostSigInfo is the siginfo of a signal the host sent the monitor, and
+// false for a stale SIGCHLD. os/signal does not pass the host's siginfo on,
+// so it says SI_USER, except for SIGCHLD: a child monitor's exit, stop or
+// continue, whose details a non-reaping waitid(2) still holds (in Linux's
+// siginfo layout, as the guest's is). os/signal delivers late: when no
+// child has a change to report, the guest has already reaped the one this
+// SIGCHLD was for (Linux raised it at the exit, before that wait returned),
+// and queueing it now would only hide the next child's. (A SIGCHLD another
+// process sends with kill(2) is dropped with them.)
+func hostSigInfo(sig unix.Signal) (sigInfo, bool) {
+	if sig == unix.SIGCHLD {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WSTOPPED|unix.WCONTINUED|unix.WNOHANG|unix.WNOWAIT, nil)
+		if err == nil && info.Signo == int32(unix.SIGCHLD) {
+			return *(*sigInfo)(unsafe.Pointer(&info)), true
+		}
+		return sigInfo{}, false
+	}
+	return newSigInfo(sig, siUser), true
+}
+
+func (p *process) queueHostSignal(sig unix.Signal) {
+	if si, ok := hostSigInfo(sig); ok {
+		p.queueSignal(sig, si, nil)
 	}
 }
 
@@ -801,5 +850,5 @@ func forwardHostSignal(sig unix.Signal) {
 		return
 	}
 	earlyMu.Unlock()
-	p.queueSignal(sig, newSigInfo(sig, siUser), nil)
+	p.queueHostSignal(sig)
 }

@@ -106,7 +106,8 @@ var diffCases = []diffCase{
 		"restarted: n=128 signo=10 handled=12\n", "after update: n=128 signo=12 usr1 still pending=1\n",
 		"closed fd: -1 Bad file descriptor\n", "bad mask pointer: -1 Bad address\n",
 		"child: parent's pending: n=-1 errno=Resource temporarily unavailable\n", "child exit: 7\n",
-		"after execve: signo=10 code=-6 pid_ok=1 uid_ok=1\n", "done failed=0\n",
+		"after execve: signo=10 code=-6 pid_ok=1 uid_ok=1\n",
+		"SIGCHLD via signalfd: n=128 signo=17 pid_ok=1\n", "done failed=0\n",
 	}},
 	{name: "pthreads", payload: "pthreads", timeout: 2 * time.Minute, wantStdout: "counter=160000 (want 160000) joins=280 tls_ok=1 main_tls=7\n" +
 		"condvar total=500500 (want 500500)\ncancelled: reader=1 sleeper=1 cleanups=2\n"},

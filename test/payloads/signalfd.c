@@ -328,6 +328,23 @@ int main(int argc, char **argv) {
 	waitpid(c, &st, 0);
 	printf("exec child exit: %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 
+	// SIGCHLD is ignored by default, yet a blocked one stays pending (Linux
+	// asks the main thread's mask), so a supervisor can take child exits
+	// from a signalfd.
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+	int cfd = signalfd(-1, &chld, 0);
+	c = fork();
+	if (c == 0)
+		_exit(9);
+	n = read(cfd, &si, sizeof si);
+	printf("SIGCHLD via signalfd: n=%zd signo=%u pid_ok=%d\n", n, si.ssi_signo, (pid_t)si.ssi_pid == c);
+	waitpid(c, &st, 0);
+	printf("chld exit: %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	close(cfd);
+
 	printf("done failed=%d\n", failed);
 	return 0;
 }
