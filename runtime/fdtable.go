@@ -77,11 +77,18 @@ func (t *fdTable) installAt(h int, fd int, cloexec bool) error {
 		t.mu.Unlock()
 		return unix.EBADF
 	}
+	t.replaceAndUnlock(fd, fdEntry{host: h, cloexec: cloexec})
+	return nil
+}
+
+// replaceAndUnlock puts e at guest number fd (t.mu held), releases t.mu,
+// then closes what fd named before.
+func (t *fdTable) replaceAndUnlock(fd int, e fdEntry) {
 	for len(t.fds) <= fd {
 		t.fds = append(t.fds, fdEntry{host: -1})
 	}
 	old := t.fds[fd]
-	t.fds[fd] = fdEntry{host: h, cloexec: cloexec}
+	t.fds[fd] = e
 	var last *signalFD
 	if old.host >= 0 {
 		last = t.unref(old)
@@ -91,7 +98,6 @@ func (t *fdTable) installAt(h int, fd int, cloexec bool) error {
 		unix.Close(old.host)
 	}
 	last.release()
-	return nil
 }
 
 // remove frees guest fd and returns its host descriptor for closing.
@@ -194,23 +200,10 @@ func (t *fdTable) dupAt(oldfd, newfd int32, cloexec bool) error {
 		t.mu.Unlock()
 		return err
 	}
-	for len(t.fds) <= int(newfd) {
-		t.fds = append(t.fds, fdEntry{host: -1})
-	}
-	old := t.fds[newfd]
-	t.fds[newfd] = fdEntry{host: h, cloexec: cloexec, sfd: e.sfd}
 	if e.sfd != nil {
 		e.sfd.refs++
 	}
-	var last *signalFD
-	if old.host >= 0 {
-		last = t.unref(old)
-	}
-	t.mu.Unlock()
-	if old.host >= 0 {
-		unix.Close(old.host)
-	}
-	last.release()
+	t.replaceAndUnlock(int(newfd), fdEntry{host: h, cloexec: cloexec, sfd: e.sfd})
 	return nil
 }
 

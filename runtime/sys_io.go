@@ -307,16 +307,21 @@ func sysSendfile(t *thread, a args) uint64 {
 	return t.sigpipe(result(t.blockSyscall(unix.SYS_SENDFILE, uintptr(out), uintptr(in), off, uintptr(a[3]), 0, 0)), 0)
 }
 
+// fdOffsetPairs translates splice's and copy_file_range's (fd_in, off_in,
+// fd_out, off_out) arguments; an offset pointer may be NULL.
+func (t *thread) fdOffsetPairs(a args) (in int, offIn uintptr, out int, offOut uintptr, e uint64) {
+	if in, out, e = t.twoFDs(a[0], a[2]); e != 0 {
+		return
+	}
+	if offIn, e = t.optSlice(a[1], sizeofLoff); e != 0 {
+		return
+	}
+	offOut, e = t.optSlice(a[3], sizeofLoff)
+	return
+}
+
 func sysSplice(t *thread, a args) uint64 {
-	in, out, e := t.twoFDs(a[0], a[2])
-	if e != 0 {
-		return e
-	}
-	offIn, e := t.optSlice(a[1], sizeofLoff)
-	if e != 0 {
-		return e
-	}
-	offOut, e := t.optSlice(a[3], sizeofLoff)
+	in, offIn, out, offOut, e := t.fdOffsetPairs(a)
 	if e != 0 {
 		return e
 	}
@@ -332,15 +337,7 @@ func sysTee(t *thread, a args) uint64 {
 }
 
 func sysCopyFileRange(t *thread, a args) uint64 {
-	in, out, e := t.twoFDs(a[0], a[2])
-	if e != 0 {
-		return e
-	}
-	offIn, e := t.optSlice(a[1], sizeofLoff)
-	if e != 0 {
-		return e
-	}
-	offOut, e := t.optSlice(a[3], sizeofLoff)
+	in, offIn, out, offOut, e := t.fdOffsetPairs(a)
 	if e != 0 {
 		return e
 	}

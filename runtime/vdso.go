@@ -247,6 +247,18 @@ func (p *process) refreshVclock() {
 // parameters read the TSC before the section began, so before the new base,
 // where old and new parameters agree. vc.mu is held.
 func (vc *vclock) publishRate(mult uint64) {
+	vc.seqWrite(func() {
+		lead := uint64(vdsoLead.Nanoseconds()<<multShift) / vc.nominal
+		next := rdtsc() + lead
+		ns, frac := vc.line(next, vc.mult)
+		vc.prevMult, vc.mult = vc.mult, mult
+		vc.tscBase, vc.monoNS, vc.monoFrac = next, ns, frac
+	})
+}
+
+// seqWrite runs update and writes the parameters to the guest's data page
+// inside the seqlock's write section. vc.mu is held.
+func (vc *vclock) seqWrite(update func()) {
 	b, ok := vc.pageBytes()
 	if !ok {
 		return
@@ -254,11 +266,7 @@ func (vc *vclock) publishRate(mult uint64) {
 	seq := (*uint32)(unsafe.Pointer(&b[vvarSeq]))
 	s := atomic.LoadUint32(seq) | 1
 	atomic.StoreUint32(seq, s)
-	lead := uint64(vdsoLead.Nanoseconds()<<multShift) / vc.nominal
-	next := rdtsc() + lead
-	ns, frac := vc.line(next, vc.mult)
-	vc.prevMult, vc.mult = vc.mult, mult
-	vc.tscBase, vc.monoNS, vc.monoFrac = next, ns, frac
+	update()
 	vc.write(b)
 	atomic.StoreUint32(seq, s+1) // x86 stores are not reordered with stores
 }
@@ -284,17 +292,7 @@ func (vc *vclock) write(b []byte) {
 
 // publish writes the parameters to the guest's data page under the
 // seqlock. vc.mu is held.
-func (vc *vclock) publish() {
-	b, ok := vc.pageBytes()
-	if !ok {
-		return
-	}
-	seq := (*uint32)(unsafe.Pointer(&b[vvarSeq]))
-	s := atomic.LoadUint32(seq) | 1
-	atomic.StoreUint32(seq, s)
-	vc.write(b)
-	atomic.StoreUint32(seq, s+1)
-}
+func (vc *vclock) publish() { vc.seqWrite(func() {}) }
 
 // stop ends publishing: the guest memory is going away.
 func (vc *vclock) stop() {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kmvm/km/test/hostres"
 )
 
 // resources is what a pod can leave behind on the host.
@@ -20,39 +22,14 @@ type resources struct {
 	Mounts   []string // mounts under the suite's work dir (rootfs, /dev/shm)
 }
 
-// procs returns the pids of this suite's processes running exe (km or
-// containerd-shim-km-v2) whose command line contains all of words.
+// procs returns this suite's processes running exe whose command line
+// contains all of words.
 func procs(exe string, words ...string) []string {
-	var out []string
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, p := range dirs {
-		link, err := os.Readlink(p + "/exe")
-		if err != nil || filepath.Base(strings.TrimSuffix(link, " (deleted)")) != exe {
-			continue
-		}
-		// Only this suite's processes: other km users may share the host.
-		cmdline, _ := os.ReadFile(p + "/cmdline")
-		ok := strings.Contains(string(cmdline), work)
-		for _, w := range words {
-			ok = ok && strings.Contains(string(cmdline), w)
-		}
-		if ok {
-			out = append(out, p)
-		}
-	}
-	return out
+	return hostres.Procs(exe, append([]string{work}, words...)...)
 }
 
 func snapshot() resources {
-	r := resources{Monitors: procs("km"), Shims: procs("containerd-shim-km-v2")}
-	if b, err := os.ReadFile("/proc/self/mounts"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(l); len(f) > 1 && strings.HasPrefix(f[1], work) {
-				r.Mounts = append(r.Mounts, f[1])
-			}
-		}
-	}
-	return r
+	return resources{Monitors: procs("km"), Shims: procs("containerd-shim-km-v2"), Mounts: hostres.Mounts(work)}
 }
 
 // shimSocket is the socket the km shim serves a pod on (as
@@ -82,23 +59,10 @@ func checkNoLeaks(t *testing.T, before resources, sock string) {
 
 // added returns what now has that before has not.
 func added(before, now resources) resources {
-	diff := func(b, n []string) []string {
-		seen := make(map[string]bool, len(b))
-		for _, s := range b {
-			seen[s] = true
-		}
-		var out []string
-		for _, s := range n {
-			if !seen[s] {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
 	return resources{
-		Monitors: diff(before.Monitors, now.Monitors),
-		Shims:    diff(before.Shims, now.Shims),
-		Mounts:   diff(before.Mounts, now.Mounts),
+		Monitors: hostres.Added(before.Monitors, now.Monitors),
+		Shims:    hostres.Added(before.Shims, now.Shims),
+		Mounts:   hostres.Added(before.Mounts, now.Mounts),
 	}
 }
 

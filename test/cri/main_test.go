@@ -68,24 +68,12 @@ func TestMain(m *testing.M) { os.Exit(testMain(m)) }
 
 func testMain(m *testing.M) int {
 	var err error
-	if err = repo.KeepFDsToSelf(); err != nil {
+	var cleanup func()
+	if repoRoot, work, cleanup, err = repo.Suite("kmcri", "KM_CRI_KEEP"); err != nil {
 		fmt.Fprintln(os.Stderr, "cri tests:", err)
 		return 1
 	}
-	if repoRoot, err = repo.Root(); err != nil {
-		fmt.Fprintln(os.Stderr, "cri tests:", err)
-		return 1
-	}
-	// Sockets have a 108-byte limit: keep the work dir short.
-	if work, err = os.MkdirTemp("/tmp", "kmcri"); err != nil {
-		fmt.Fprintln(os.Stderr, "cri tests:", err)
-		return 1
-	}
-	if os.Getenv("KM_CRI_KEEP") == "" {
-		defer os.RemoveAll(work)
-	} else {
-		fmt.Fprintln(os.Stderr, "cri tests: keeping", work)
-	}
+	defer cleanup()
 	if err := build(); err != nil {
 		fmt.Fprintln(os.Stderr, "cri tests: build:", err)
 		return 1
@@ -154,11 +142,8 @@ func build() error {
 		}
 	}
 	// One go build for both: the packages compile in parallel.
-	cmd := exec.Command("go", "build", "-trimpath", "-o", binDir+"/", "./cmd/km", "./cmd/containerd-shim-km-v2")
-	cmd.Dir = repoRoot
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, b)
+	if err := repo.GoBuild(repoRoot, binDir+"/", []string{"./cmd/km", "./cmd/containerd-shim-km-v2"}); err != nil {
+		return err
 	}
 	for _, name := range []string{"pause", "app"} {
 		src := filepath.Join(repoRoot, "test/cri/testdata", name+".c")

@@ -52,23 +52,12 @@ func TestMain(m *testing.M) {
 
 func testMain(m *testing.M) int {
 	var err error
-	if err = repo.KeepFDsToSelf(); err != nil {
+	var cleanup func()
+	if repoRoot, buildDir, cleanup, err = repo.Suite("km-e2e-", "KM_E2E_KEEP"); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	if repoRoot, err = repo.Root(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	if buildDir, err = os.MkdirTemp("", "km-e2e-"); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	if os.Getenv("KM_E2E_KEEP") == "" {
-		defer os.RemoveAll(buildDir)
-	} else {
-		fmt.Fprintln(os.Stderr, "e2e: keeping build directory", buildDir)
-	}
+	defer cleanup()
 	// Natively run crash payloads must not leave core files behind.
 	_ = syscall.Setrlimit(syscall.RLIMIT_CORE, &syscall.Rlimit{})
 

@@ -2,12 +2,12 @@ package shim_test
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/kmvm/km/test/hostres"
 )
 
 // resources is what a container can leave behind on the host.
@@ -20,32 +20,10 @@ type resources struct {
 }
 
 func snapshot() resources {
-	var r resources
-	procs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, p := range procs {
-		exe, err := os.Readlink(p + "/exe")
-		if err != nil {
-			continue
-		}
-		// Only this suite's processes: other km users may share the host.
-		cmdline, _ := os.ReadFile(p + "/cmdline")
-		if !strings.Contains(string(cmdline), work) {
-			continue
-		}
-		switch filepath.Base(strings.TrimSuffix(exe, " (deleted)")) {
-		case "km":
-			r.Monitors = append(r.Monitors, p)
-		case "containerd-shim-km-v2":
-			r.Shims = append(r.Shims, p)
-		}
-	}
-	if b, err := os.ReadFile("/proc/self/mounts"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			f := strings.Fields(l)
-			if len(f) > 1 && strings.HasPrefix(f[1], work) && strings.Contains(f[1], "io.containerd.runtime") {
-				r.Mounts = append(r.Mounts, f[1])
-			}
-		}
+	r := resources{
+		Monitors: hostres.Procs("km", work),
+		Shims:    hostres.Procs("containerd-shim-km-v2", work),
+		Mounts:   hostres.Mounts(work, "io.containerd.runtime"),
 	}
 	r.Sockets, _ = filepath.Glob("/run/km/s/*")
 	cgs, _ := filepath.Glob("/sys/fs/cgroup/*/default/km-*")
@@ -73,25 +51,12 @@ func checkNoLeaks(t *testing.T, before resources) {
 
 // added returns what now has that before has not.
 func added(before, now resources) resources {
-	diff := func(b, n []string) []string {
-		seen := make(map[string]bool, len(b))
-		for _, s := range b {
-			seen[s] = true
-		}
-		var out []string
-		for _, s := range n {
-			if !seen[s] {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
 	return resources{
-		Monitors: diff(before.Monitors, now.Monitors),
-		Shims:    diff(before.Shims, now.Shims),
-		Mounts:   diff(before.Mounts, now.Mounts),
-		Sockets:  diff(before.Sockets, now.Sockets),
-		Cgroups:  diff(before.Cgroups, now.Cgroups),
+		Monitors: hostres.Added(before.Monitors, now.Monitors),
+		Shims:    hostres.Added(before.Shims, now.Shims),
+		Mounts:   hostres.Added(before.Mounts, now.Mounts),
+		Sockets:  hostres.Added(before.Sockets, now.Sockets),
+		Cgroups:  hostres.Added(before.Cgroups, now.Cgroups),
 	}
 }
 

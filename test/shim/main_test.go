@@ -51,24 +51,12 @@ func TestMain(m *testing.M) { os.Exit(testMain(m)) }
 
 func testMain(m *testing.M) int {
 	var err error
-	if err = repo.KeepFDsToSelf(); err != nil {
+	var cleanup func()
+	if repoRoot, work, cleanup, err = repo.Suite("kmshim", "KM_SHIM_KEEP"); err != nil {
 		fmt.Fprintln(os.Stderr, "shim tests:", err)
 		return 1
 	}
-	if repoRoot, err = repo.Root(); err != nil {
-		fmt.Fprintln(os.Stderr, "shim tests:", err)
-		return 1
-	}
-	// Sockets have a 108-byte limit: keep the work dir short.
-	if work, err = os.MkdirTemp("/tmp", "kmshim"); err != nil {
-		fmt.Fprintln(os.Stderr, "shim tests:", err)
-		return 1
-	}
-	if os.Getenv("KM_SHIM_KEEP") == "" {
-		defer os.RemoveAll(work)
-	} else {
-		fmt.Fprintln(os.Stderr, "shim tests: keeping", work)
-	}
+	defer cleanup()
 	if err := build(); err != nil {
 		fmt.Fprintln(os.Stderr, "shim tests: build:", err)
 		return 1
@@ -115,21 +103,11 @@ func build() error {
 			return err
 		}
 	}
-	goBuild := func(out, pkg string, env ...string) error {
-		cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
-		cmd.Dir = repoRoot
-		cmd.Env = append(append(os.Environ(), "CGO_ENABLED=0"), env...)
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
-		}
-		return nil
-	}
-	if err := goBuild(filepath.Join(binDir, "km"), "./cmd/km"); err != nil {
+	// One go build for both: the packages compile in parallel.
+	if err := repo.GoBuild(repoRoot, binDir+"/", []string{"./cmd/km", "./cmd/containerd-shim-km-v2"}); err != nil {
 		return err
 	}
-	if err := goBuild(filepath.Join(binDir, "containerd-shim-km-v2"), "./cmd/containerd-shim-km-v2"); err != nil {
-		return err
-	}
+	goBuild := func(out, pkg string, env ...string) error { return repo.GoBuild(repoRoot, out, []string{pkg}, env...) }
 	if err := goBuild(filepath.Join(rootfs, "gohello"), "./test/payloads/go/gohello"); err != nil {
 		return err
 	}
