@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -285,10 +286,20 @@ func serve(f *flags) error {
 	entry.WithField("socket", f.socket).Info("shim serving")
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT)
-	select {
-	case <-done:
-	case s := <-sigs:
-		entry.WithField("signal", s).Info("shim exiting on signal")
+	dumps := make(chan os.Signal, 1)
+	signal.Notify(dumps, unix.SIGUSR1)
+	defer signal.Stop(dumps)
+wait:
+	for {
+		select {
+		case <-done:
+			break wait
+		case s := <-sigs:
+			entry.WithField("signal", s).Info("shim exiting on signal")
+			break wait
+		case <-dumps:
+			dumpStacks(entry)
+		}
 	}
 	// Let the Shutdown reply reach containerd before the socket goes.
 	sctx, scancel := context.WithTimeout(ctx, 2*time.Second)
@@ -300,6 +311,21 @@ func serve(f *flags) error {
 	}
 	entry.Info("shim exited")
 	return nil
+}
+
+// dumpStacks logs every goroutine's stack, as containerd and its runc shim
+// do on SIGUSR1: the way to see where a stuck shim waits.
+func dumpStacks(entry *logrus.Entry) {
+	buf := make([]byte, 1<<16)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	entry.Infof("=== goroutine stack dump (SIGUSR1) ===\n%s\n=== end of goroutine stack dump ===", buf)
 }
 
 // del cleans up after a shim that is gone: the monitor (if it survived),

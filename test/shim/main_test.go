@@ -263,6 +263,13 @@ func (d *daemon) ctrCtx(ctx context.Context, stdin []byte, args ...string) resul
 	ctx, cancel := context.WithTimeout(ctx, ctrTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, d.ctrBin, append([]string{"--address", d.sock}, args...)...)
+	var report string
+	cmd.Cancel = func() error {
+		if ctx.Err() == context.DeadlineExceeded {
+			report = d.hangReport(args)
+		}
+		return cmd.Process.Kill()
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if stdin != nil {
@@ -277,7 +284,7 @@ func (d *daemon) ctrCtx(ctx context.Context, stdin []byte, args ...string) resul
 		r.code = ee.ExitCode()
 		if ctx.Err() != nil {
 			r.code = -2
-			r.stderr += "\n(ctr timed out)"
+			r.stderr += "\n(ctr timed out)" + report
 		}
 	default:
 		r.code = -1
