@@ -60,7 +60,7 @@ func TestPod(t *testing.T) {
 			if s.LogPath != filepath.Join(p.logDir, c.name+".log") {
 				t.Errorf("%s: LogPath %q", c.name, s.LogPath)
 			}
-			lines := p.readLog(c.name)
+			lines := p.exitedLog(c.name)
 			if got := strings.Join(stdout(lines), "\n"); got != strings.Join(c.want, "\n") {
 				t.Errorf("%s: stdout in the CRI log:\n%s\nwant:\n%s", c.name, got, strings.Join(c.want, "\n"))
 			}
@@ -168,7 +168,7 @@ func TestPod(t *testing.T) {
 		if s := p.waitExit(term); s.ExitCode != 7 {
 			t.Errorf("term: exit code %d (reason %q), want 7", s.ExitCode, s.Reason)
 		}
-		if got := stdout(p.readLog("term")); strings.Join(got, "\n") != "got SIGTERM" {
+		if got := stdout(p.exitedLog("term")); strings.Join(got, "\n") != "got SIGTERM" {
 			t.Errorf("term: stdout in the reopened CRI log: %q", got)
 		}
 		if b, err := os.ReadFile(termLog + ".1"); err != nil || !strings.HasSuffix(string(b), " stdout F ready\n") {
@@ -233,7 +233,7 @@ func TestRestricted(t *testing.T) {
 			if s := p.waitExit(id); s.ExitCode != 0 {
 				t.Errorf("%s: exit code %d (reason %q, message %q)", handler, s.ExitCode, s.Reason, s.Message)
 			}
-			out[handler] = strings.Join(stdout(p.readLog("ident")), "\n")
+			out[handler] = strings.Join(stdout(p.exitedLog("ident")), "\n")
 			p.removeContainer(id)
 			p.remove()
 			checkNoLeaks(t, before, d.shimSocket(p.id))
@@ -354,7 +354,7 @@ func TestMounts(t *testing.T) {
 				if s := p.waitExit(id); s.ExitCode != c.code {
 					t.Errorf("%s: %s: exit code %d, want %d", handler, c.name, s.ExitCode, c.code)
 				}
-				got = append(got, stdout(p.readLog(c.name))...)
+				got = append(got, stdout(p.exitedLog(c.name))...)
 				p.removeContainer(id)
 			}
 			if b, err := os.ReadFile(filepath.Join(vol, "out")); err != nil || string(b) != "from the guest\n" {
@@ -430,7 +430,7 @@ func TestPodNetwork(t *testing.T) {
 		if s := p.waitExit(client); s.ExitCode != 0 {
 			t.Errorf("client: exit code %d", s.ExitCode)
 		}
-		if got := stdout(p.readLog("client")); strings.Join(got, "\n") != "hello from the pod" {
+		if got := stdout(p.exitedLog("client")); strings.Join(got, "\n") != "hello from the pod" {
 			t.Errorf("client: %q", got)
 		}
 		if ns := netNS(t, procs("km", server)); ns != podNS {

@@ -214,6 +214,37 @@ type logLine struct{ stream, text string }
 // P(artial) tag, the line.
 var criLog = regexp.MustCompile(`^(\S+) (stdout|stderr) (F|P) (.*)$`)
 
+// exitedLog is readLog for a container that has exited, once containerd has
+// written all of its output. CRI reports the container exited when its
+// output pipes are drained, but the goroutines that turn what was read into
+// log lines may still be writing; containerd closes the log file after them
+// (createContainerLoggers), so the file is complete once no containerd
+// descriptor refers to it. Under load that window is long enough to read a
+// log without its last lines (seen once: stdout missing, stderr present).
+func (p *pod) exitedLog(name string) []logLine {
+	p.t.Helper()
+	path := filepath.Join(p.logDir, name+".log")
+	deadline := time.Now().Add(rpcTimeout)
+	for p.d.holds(path) {
+		if time.Now().After(deadline) {
+			p.t.Fatalf("log of %s: containerd still has it open %v after the container exited", name, rpcTimeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return p.readLog(name)
+}
+
+// holds reports whether the daemon has a descriptor open on path.
+func (d *daemon) holds(path string) bool {
+	fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", d.cmd.Process.Pid))
+	for _, fd := range fds {
+		if target, err := os.Readlink(fd); err == nil && target == path {
+			return true
+		}
+	}
+	return false
+}
+
 // readLog parses the container's CRI log file.
 func (p *pod) readLog(name string) []logLine {
 	p.t.Helper()

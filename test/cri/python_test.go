@@ -91,7 +91,7 @@ sys.exit(4)`
 		if s := p.waitExit(id); s.ExitCode != 4 {
 			t.Errorf("python: exit code %d (reason %q, message %q), want 4", s.ExitCode, s.Reason, s.Message)
 		}
-		lines := p.readLog("py")
+		lines := p.exitedLog("py")
 		if got := strings.Join(stdout(lines), "\n"); got != "python 3 yes\n{\"sum\": 45}" {
 			t.Errorf("python: CRI log %v", lines)
 		}
