@@ -22,6 +22,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #ifndef AF_VSOCK
@@ -62,6 +63,11 @@ static void restricted(void) {
 	TRY(syscall(SYS_reboot, 0, 0, 0, 0));
 	TRY(syscall(SYS_bpf, 0, 0, 0));
 	TRY(syscall(1000));
+	// The filter sees the kernel's 32-bit number; x32 calls (bit 30) are
+	// filtered by the profile's x32 rules, and allowed ones fail (no x32).
+	TRY(syscall(0x100000000L | SYS_keyctl, 1, 0));
+	TRY(syscall(0x40000000 | SYS_keyctl, 1, 0));
+	TRY(syscall(0x40000000 | SYS_getppid));
 	TRY(prctl(PR_GET_SECCOMP, 0, 0, 0, 0));
 	int s = socket(AF_UNIX, SOCK_STREAM, 0);
 	printf("socket(AF_UNIX) %s\n", s >= 0 ? "ok" : strerrorname_np(errno));
@@ -83,10 +89,13 @@ static void in_child(long nr) {
 	printf("child status %d\n", st);
 }
 
-static void on_sigsys(int sig, siginfo_t *si, void *uc) {
-	(void)uc;
-	printf("SIGSYS: signo=%d code=%d errno=%d syscall=%d arch=%#x call_addr_set=%d\n", sig, si->si_code,
-	       si->si_errno, si->si_syscall, si->si_arch, si->si_call_addr != NULL);
+static void on_sigsys(int sig, siginfo_t *si, void *ucv) {
+	ucontext_t *uc = ucv;
+	// si_call_addr is the address after the syscall instruction, where the
+	// interrupted context resumes; rax still holds the syscall number.
+	printf("SIGSYS: signo=%d code=%d errno=%d syscall=%d arch=%#x call_addr=rip:%d rax=%lld\n", sig, si->si_code,
+	       si->si_errno, si->si_syscall, si->si_arch, si->si_call_addr == (void *)uc->uc_mcontext.gregs[REG_RIP],
+	       (long long)uc->uc_mcontext.gregs[REG_RAX]);
 }
 
 static void *killed_thread(void *arg) {
@@ -100,6 +109,7 @@ static void custom(void) {
 	// ERRNO with a custom errno, an unconditional rule beside a conditional one.
 	TRY(syscall(SYS_getsid, 0));
 	TRY(syscall(SYS_getsid, 1));
+	TRY(syscall(0x40000000 | SYS_getsid, 0));
 	// Argument matching: EQ, AND of two arguments, MASKED_EQ, 64-bit GE,
 	// two comparisons of one argument (runc: separate rules, ORed).
 	TRY(syscall(SYS_personality, 0x0040000));
