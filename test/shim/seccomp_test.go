@@ -47,6 +47,9 @@ func TestSeccompMatchesRunc(t *testing.T) {
 			"joined",
 			"child getsid: syscall(nr, 1, 0) = -1 ENOMEM",
 		}},
+		// A Go program (threads by clone, signals, futexes) under the
+		// default profile: it runs as under runc.
+		{"go-default", []string{"--seccomp"}, []string{"/gohello", "3"}, 3, []string{"exiting with 3"}},
 		{"kill-process", custom, []string{"/seccomp", "kill"}, 159, []string{"calling acct"}},
 		{"trap-blocked", custom, []string{"/seccomp", "trap-blocked"}, 159, []string{"calling getpriority with SIGSYS blocked"}},
 	}
