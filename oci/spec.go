@@ -56,6 +56,9 @@ type Launch struct {
 	Mounts        []specs.Mount
 	Hostname      string
 	Annotations   map[string]string
+	// Seccomp is linux.seccomp: the monitor filters the guest's syscalls
+	// with it (init and execs alike, as runc does).
+	Seccomp *specs.LinuxSeccomp
 }
 
 // Load reads bundle/config.json. Errors are one line naming the file and
@@ -103,6 +106,7 @@ func FromSpec(bundle string, s *specs.Spec) (*Launch, error) {
 		l.Namespaces = lx.Namespaces
 		l.CgroupsPath = lx.CgroupsPath
 		l.Resources = lx.Resources
+		l.Seccomp = lx.Seccomp
 		if r := lx.Resources; r != nil && r.Memory != nil && r.Memory.Limit != nil && *r.Memory.Limit > 0 {
 			l.Memory = uint64(*r.Memory.Limit)
 			l.MemoryLimited = true

@@ -83,6 +83,8 @@ type forkState struct {
 	// the child's clock continues the parent's line.
 	VdsoPage uint64
 	Vclock   [8]uint64
+	// Seccomp is the parent's filter: a child inherits it, as in Linux.
+	Seccomp *Seccomp
 }
 
 // sharedRange is a host MAP_SHARED file mapping inside guest memory.
@@ -162,6 +164,7 @@ func (t *thread) fork(req cloneRequest) uint64 {
 		Altstack: [3]uint64{t.altstack.sp, t.altstack.flags, t.altstack.size},
 		Memory:   p.mem.size, Strict: p.cfg.Strict, Trace: p.trace != nil,
 		Root: p.fs.root, Cwd: p.fs.cwdPath(), KVMDevice: p.cfg.KVMDevice, Exe: p.exe, Vfork: vfork, Parent: p.pid,
+		Seccomp: p.seccomp,
 	}
 	p.vclock.save(st)
 	regs := *t.regs
@@ -502,7 +505,8 @@ func readForkState() (*forkState, error) {
 // parent's image, the parent's address-space map, descriptors and signal
 // dispositions.
 func restoreProcess(st *forkState) (*process, error) {
-	cfg := Config{Memory: st.Memory, Strict: st.Strict, Root: st.Root, KVMDevice: st.KVMDevice, NoTeardown: true}
+	cfg := Config{Memory: st.Memory, Strict: st.Strict, Root: st.Root, KVMDevice: st.KVMDevice, NoTeardown: true,
+		Seccomp: st.Seccomp}
 	if st.Trace {
 		cfg.Trace = os.Stderr
 	}

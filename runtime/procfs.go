@@ -552,9 +552,10 @@ func (p *process) procStatus() []byte {
 	uid, gid := os.Getuid(), os.Getgid()
 	return []byte(fmt.Sprintf("Name:\t%s\nUmask:\t%04o\nState:\tR (running)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t0\n"+
 		"Uid:\t%d\t%d\t%d\t%d\nGid:\t%d\t%d\t%d\t%d\nFDSize:\t%d\nGroups:\t\nVmSize:\t%8d kB\nThreads:\t%d\n"+
-		"SigQ:\t0/0\n%sCpus_allowed_list:\t0-%d\n",
+		"SigQ:\t0/0\n%sSeccomp:\t%d\nSeccomp_filters:\t%d\nCpus_allowed_list:\t0-%d\n",
 		p.comm(), umask, p.pid, p.pid, os.Getppid(), uid, uid, uid, uid, gid, gid, gid, gid,
-		p.files.limit, vm>>10, p.threadCount(), capStatus(), max(0, numCPU()-1)))
+		p.files.limit, vm>>10, p.threadCount(), capStatus(), p.seccompMode(), p.seccompMode()/seccompModeFilter,
+		max(0, numCPU()-1)))
 }
 
 // capStatus is status's capability lines and NoNewPrivs: the monitor's,

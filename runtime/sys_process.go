@@ -257,6 +257,10 @@ func sysPrctl(t *thread, a args) uint64 {
 		// The monitor's own: a container runtime sets it on km.
 		r, _, e := unix.RawSyscall(unix.SYS_PRCTL, unix.PR_GET_NO_NEW_PRIVS, 0, 0)
 		return result(r, e)
+	case unix.PR_GET_SECCOMP:
+		// The monitor's filter is the guest's (seccomp.go): mode 2, as
+		// SECCOMP_MODE_FILTER. The guest cannot install filters of its own.
+		return t.p.seccompMode()
 	case unix.PR_CAPBSET_READ:
 		// The guest's capabilities are the monitor's (cmd/km applies the
 		// container's sets to every monitor thread).

@@ -79,9 +79,22 @@ func (t *thread) syscall() {
 		h = syscallTable[nr]
 	}
 	t.blockInterrupted = false
-	if h != nil {
+	filtered := false
+	if f := t.p.seccomp; f != nil {
+		// The profile's decision comes before anything is served.
+		if act := f.decide(nr, a); act != SeccompAllow && act.kind() != SeccompLog {
+			var done bool
+			if ret, done = t.seccompDeny(act, nr); done {
+				return
+			}
+			filtered = true
+		}
+	}
+	switch {
+	case filtered:
+	case h != nil:
 		ret = h(t, a)
-	} else {
+	default:
 		ret = t.unimplemented(nr, a)
 	}
 	if t.p.trace != nil {

@@ -33,6 +33,9 @@ type Config struct {
 	// Log receives the monitor's one-line reports (guest faults, strict-mode
 	// violations). Default os.Stderr.
 	Log io.Writer
+	// Seccomp, if set, filters every guest syscall (an OCI profile's
+	// linux.seccomp as runc applies it; seccomp.go).
+	Seccomp *Seccomp
 	// Ready, if set, is called once the program is loaded and before its
 	// first instruction runs (a container runtime's create/start split); an
 	// error ends Run with that error and the guest never runs.
@@ -89,6 +92,8 @@ type process struct {
 	ownLog bool
 	trace  io.Writer
 	counts syscallCounts
+	// seccomp is the syscall filter, nil without one.
+	seccomp *Seccomp
 
 	unixNames unixNames   // guest names of bound AF_UNIX sockets (sys_net.go)
 	timers    posixTimers // timer_create's timers (timers.go)
@@ -236,8 +241,15 @@ func newProcess(cfg Config) (*process, error) {
 			cfg.Log = io.Discard
 		}
 	}
+	if cfg.Seccomp != nil {
+		f := *cfg.Seccomp // compiled here, once; the caller's copy stays as it is
+		if err := f.Compile(); err != nil {
+			return nil, err
+		}
+		cfg.Seccomp = &f
+	}
 	p := &process{cfg: cfg, log: cfg.Log, ownLog: ownLog, trace: cfg.Trace, pid: os.Getpid(),
-		threads: map[int]*thread{}, exited: make(chan struct{}), vforkFD: -1}
+		threads: map[int]*thread{}, exited: make(chan struct{}), vforkFD: -1, seccomp: cfg.Seccomp}
 	ok := false
 	defer func() {
 		if !ok {

@@ -43,6 +43,10 @@ const memoryHeadroom = 64 << 20
 // MountsFile in the bundle holds the spec's mounts for the init monitor.
 const MountsFile = "km-mounts.json"
 
+// SeccompFile in the bundle holds the spec's linux.seccomp, which the
+// monitors of the init and of every exec enforce on their guests.
+const SeccompFile = "km-seccomp.json"
+
 // Exit status the shim reports for a monitor that could not be waited for
 // (killed while the shim was away): SIGKILL's.
 const exitKilled = 128 + int(unix.SIGKILL)
@@ -266,6 +270,20 @@ func (p *proc) start(ctx context.Context, mc monitorConfig, c *container, joins 
 			return err
 		}
 		args = append(args, "--capabilities", string(js))
+	}
+	if c.launch.Seccomp != nil {
+		file := filepath.Join(c.bundle, SeccompFile)
+		if p.execID == "" {
+			// Written once, by the init: execs read it while it exists.
+			data, err := json.Marshal(c.launch.Seccomp)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(file, data, 0o600); err != nil {
+				return err
+			}
+		}
+		args = append(args, "--seccomp", file)
 	}
 	if p.execID == "" && (len(c.launch.Mounts) > 0 || c.launch.Readonly) {
 		// The monitor applies the spec's mounts in a mount namespace of its

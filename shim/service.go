@@ -256,6 +256,7 @@ func (c *container) cleanup(ctx context.Context) {
 	}
 	os.Remove(filepath.Join(c.bundle, PidFile))
 	os.Remove(filepath.Join(c.bundle, MountsFile))
+	os.Remove(filepath.Join(c.bundle, SeccompFile))
 }
 
 func (s *Service) Start(ctx context.Context, r *taskv3.StartRequest) (*taskv3.StartResponse, error) {

@@ -24,6 +24,7 @@ type containerFlags struct {
 	roRoot  bool
 	capsJS  string // the spec's process.capabilities as JSON
 	caps    *capSets
+	seccomp string // the spec's linux.seccomp: a JSON file, or inline JSON
 	sync    *os.File
 }
 
@@ -42,13 +43,14 @@ func (c *containerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.mounts, "mounts", "", "container runtimes: apply the OCI mounts in JSON `FILE` inside --root (needs a private mount namespace)")
 	fs.BoolVar(&c.roRoot, "readonly-root", false, "container runtimes: make --root read-only (needs a private mount namespace)")
 	fs.StringVar(&c.capsJS, "capabilities", "", "container runtimes: keep only the capability sets in `JSON` (the OCI spec's process.capabilities)")
+	fs.StringVar(&c.seccomp, "seccomp", "", "filter the guest's syscalls with the OCI seccomp profile (linux.seccomp) in JSON `FILE` (or inline JSON)")
 	fs.StringVar(&c.host, "hostname", "", "set the UTS hostname to `NAME` (only in a private UTS namespace)")
 }
 
 // apply installs the Ready hook that drops privileges and, with --sync-fd,
 // waits for the runtime's go-ahead.
 func (c *containerFlags) apply(cfg *runtime.Config) error {
-	if c.syncFD < 0 && c.user == "" && !c.noNewPr && c.host == "" && c.mounts == "" && !c.roRoot && c.capsJS == "" {
+	if c.syncFD < 0 && c.user == "" && !c.noNewPr && c.host == "" && c.mounts == "" && !c.roRoot && c.capsJS == "" && c.seccomp == "" {
 		return nil
 	}
 	if c.capsJS != "" {
@@ -90,6 +92,15 @@ func (c *containerFlags) apply(cfg *runtime.Config) error {
 		if n, _ := c.sync.Read(b[:]); n != 1 || b[0] != syncGo {
 			return errAborted
 		}
+	}
+	if c.seccomp != "" {
+		// After the go-ahead, so that a bad profile reaches the runtime as
+		// a Create error.
+		f, err := loadSeccomp(c.seccomp)
+		if err != nil {
+			return err
+		}
+		cfg.Seccomp = f
 	}
 	if c.mounts != "" || c.roRoot {
 		if err := applyMounts(cfg.Root, c.mounts, c.roRoot); err != nil {

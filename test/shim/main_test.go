@@ -127,6 +127,7 @@ func build() error {
 		"readfile": "test/shim/testdata/readfile.c",
 		"writetmp": "test/shim/testdata/writetmp.c",
 		"caps":     "test/shim/testdata/caps.c",
+		"seccomp":  "test/shim/testdata/seccomp.c",
 	}
 	for name, src := range cs {
 		cmd := exec.Command("gcc", "-static", "-O1", "-o", filepath.Join(rootfs, name), filepath.Join(repoRoot, src))
