@@ -90,6 +90,11 @@ func (t *thread) syscall() {
 			filtered = true
 		}
 	}
+	if t.p.trace != nil && !filtered && (nr == unix.SYS_EXIT || nr == unix.SYS_EXIT_GROUP) {
+		// These do not return, and the monitor may be gone before a line
+		// written afterwards: traced now, with strace's "= ?".
+		t.traceSyscall(nr, a, noReturn)
+	}
 	switch {
 	case filtered:
 	case h != nil:
@@ -97,7 +102,7 @@ func (t *thread) syscall() {
 	default:
 		ret = t.unimplemented(nr, a)
 	}
-	if t.p.trace != nil {
+	if t.p.trace != nil && (filtered || (nr != unix.SYS_EXIT && nr != unix.SYS_EXIT_GROUP)) {
 		t.traceSyscall(nr, a, ret)
 	}
 	if t.exitThread {
@@ -185,6 +190,9 @@ func syscallName(nr uint64) string {
 	return fmt.Sprintf("syscall_%d", nr)
 }
 
+// noReturn is traceSyscall's result for a call that does not return.
+const noReturn = ^uint64(0) >> 1
+
 // traceSyscall writes one strace-like line.
 func (t *thread) traceSyscall(nr uint64, a args, ret uint64) {
 	var b strings.Builder
@@ -195,7 +203,9 @@ func (t *thread) traceSyscall(nr uint64, a args, ret uint64) {
 		}
 		fmt.Fprintf(&b, "%#x", v)
 	}
-	if int64(ret) < 0 && int64(ret) > -4096 {
+	if ret == noReturn {
+		b.WriteString(") = ?\n")
+	} else if int64(ret) < 0 && int64(ret) > -4096 {
 		fmt.Fprintf(&b, ") = -1 %s\n", unix.ErrnoName(unix.Errno(-int64(ret))))
 	} else {
 		fmt.Fprintf(&b, ") = %#x\n", ret)
