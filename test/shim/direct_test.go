@@ -24,6 +24,11 @@ import (
 // shimCmd runs the shim binary as containerd would, in bundle.
 func shimCmd(t *testing.T, bundle string, stdin []byte, args ...string) (string, string, error) {
 	t.Helper()
+	for i, a := range args {
+		if a == "-id" && i+1 < len(args) {
+			registerID(args[i+1])
+		}
+	}
 	all := append([]string{"-namespace", "kmtest", "-address", filepath.Join(work, "no-containerd.sock"), "-publish-binary", "/bin/true"}, args...)
 	cmd := exec.Command(filepath.Join(binDir, "containerd-shim-km-v2"), all...)
 	cmd.Dir = bundle

@@ -1,9 +1,11 @@
 package shim_test
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,11 +27,35 @@ func snapshot() resources {
 		Shims:    hostres.Procs("containerd-shim-km-v2", work),
 		Mounts:   hostres.Mounts(work, "io.containerd.runtime"),
 	}
-	r.Sockets, _ = filepath.Glob("/run/km/s/*")
+	all, _ := filepath.Glob("/run/km/s/*")
+	for _, s := range all {
+		if _, ok := ourSockets.Load(s); ok {
+			r.Sockets = append(r.Sockets, s)
+		}
+	}
 	cgs, _ := filepath.Glob("/sys/fs/cgroup/*/default/km-*")
 	cgs2, _ := filepath.Glob("/sys/fs/cgroup/default/km-*")
 	r.Cgroups = append(cgs, cgs2...)
 	return r
+}
+
+// ourSockets holds the shim sockets this suite's containers can have: other
+// suites (test/cri) run at the same time and have shims of their own in
+// /run/km/s.
+var ourSockets sync.Map
+
+// registerID records a container id this suite uses, as the socket its shim
+// serves on under each containerd of the suite and under the direct tests'
+// fake one (named as cmd/containerd-shim-km-v2 names them).
+func registerID(id string) {
+	addrs := [][2]string{{filepath.Join(work, "no-containerd.sock"), "kmtest"}}
+	for _, d := range daemons {
+		addrs = append(addrs, [2]string{d.sock, "default"})
+	}
+	for _, a := range addrs {
+		sum := sha256.Sum256([]byte(a[0] + "\x00" + a[1] + "\x00" + id))
+		ourSockets.Store(filepath.Join("/run/km/s", fmt.Sprintf("%x", sum[:16])), true)
+	}
 }
 
 // checkNoLeaks waits for the shims' asynchronous exits, then checks that

@@ -306,7 +306,11 @@ var seq atomic.Int64
 // cid is a unique container id for this test.
 func cid(t *testing.T, what string) string { return cidB(what) }
 
-func cidB(what string) string { return fmt.Sprintf("km-%s-%d", what, seq.Add(1)) }
+func cidB(what string) string {
+	id := fmt.Sprintf("km-%s-%d", what, seq.Add(1))
+	registerID(id)
+	return id
+}
 
 // runIn runs a one-shot container (`ctr run --rm`) with runtime rt.
 func (d *daemon) runIn(rt, id string, opts []string, argv ...string) result {
