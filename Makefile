@@ -37,8 +37,11 @@ test: deps lint test-unit test-e2e fuzz
 test-unit:
 	$(GO) test -count=1 ./kvm/... ./runtime/... ./cmd/... ./oci/... ./shim/...
 
+# One suite at a time (-p 1): each already keeps both cores busy with VMs
+# and containerds, and two at once on a 2-core host only stretches every
+# wait in them.
 test-e2e:
-	$(GO) test -count=1 -timeout 20m ./test/...
+	$(GO) test -count=1 -p 1 -timeout 30m ./test/...
 
 # Short fuzz runs of every target, as execution counts of about 20 s each
 # here (longer: FUZZTIME=10m make fuzz, for all targets). Counts, not
