@@ -54,6 +54,9 @@ type Launch struct {
 	CgroupsPath   string
 	Resources     *specs.LinuxResources
 	Mounts        []specs.Mount
+	// linux.maskedPaths and linux.readonlyPaths, applied with the mounts.
+	MaskedPaths   []string
+	ReadonlyPaths []string
 	Hostname      string
 	Annotations   map[string]string
 }
@@ -103,6 +106,8 @@ func FromSpec(bundle string, s *specs.Spec) (*Launch, error) {
 		l.Namespaces = lx.Namespaces
 		l.CgroupsPath = lx.CgroupsPath
 		l.Resources = lx.Resources
+		l.MaskedPaths = lx.MaskedPaths
+		l.ReadonlyPaths = lx.ReadonlyPaths
 		if r := lx.Resources; r != nil && r.Memory != nil && r.Memory.Limit != nil && *r.Memory.Limit > 0 {
 			l.Memory = uint64(*r.Memory.Limit)
 			l.MemoryLimited = true
