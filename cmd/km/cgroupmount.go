@@ -206,18 +206,22 @@ func mountCgroup(rootFD int, m specMount) error {
 		return err
 	}
 	defer unix.Close(dirFD)
+	// In the host's mount order, as runc binds them.
 	done := map[string]bool{}
-	for _, l := range lines {
-		if l.v2 || l.path == "/" {
+	for _, e := range mounts {
+		if e.fstype != "cgroup" {
 			continue
 		}
-		for _, e := range mounts {
-			if e.fstype != "cgroup" || !hasAll(e.superOpts, l.controllers) {
+		name := path.Base(e.point)
+		if done[name] || name == "/" || name == "." || name == ".." {
+			continue
+		}
+		for _, l := range lines {
+			if l.v2 || l.path == "/" || !hasAll(e.superOpts, l.controllers) {
 				continue
 			}
 			src, ok := cgroupSource(e, l.path)
-			name := path.Base(e.point)
-			if !ok || done[name] || name == "/" || name == "." || name == ".." {
+			if !ok {
 				continue
 			}
 			done[name] = true
