@@ -54,6 +54,7 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzGuestMemory -fuzztime $(call fuzztime,450000x) -fuzzminimizetime $(FUZZMIN) ./runtime
 	$(GO) test -run XXX -fuzz FuzzSyscallArgs -fuzztime $(call fuzztime,80000x) -fuzzminimizetime $(FUZZMIN) ./runtime
 	$(GO) test -run XXX -fuzz FuzzSignalFrames -fuzztime $(call fuzztime,130000x) -fuzzminimizetime $(FUZZMIN) ./runtime
+	$(GO) test -run XXX -fuzz FuzzGuestMountTable -fuzztime $(call fuzztime,1000000x) -fuzzminimizetime $(FUZZMIN) ./runtime
 
 bench: deps
 	$(GO) test -run XXX -bench . -benchtime 200x -count 1 ./runtime ./test/bench

@@ -21,6 +21,7 @@ package runtime
 import (
 	"bytes"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 )
@@ -50,15 +51,22 @@ func parseMountLines(b []byte, info bool) []mountLine {
 			if sep < 0 || sep+3 >= len(f) {
 				continue
 			}
-			out = append(out, mountLine{fields: f, point: 4, root: 3, opts: []int{sep + 3}, fstype: f[sep+1]})
+			if cleanMountPoint(f[4]) {
+				out = append(out, mountLine{fields: f, point: 4, root: 3, opts: []int{sep + 3}, fstype: f[sep+1]})
+			}
 			continue
 		}
-		if len(f) < 4 {
-			continue
+		if len(f) >= 4 && cleanMountPoint(f[1]) {
+			out = append(out, mountLine{fields: f, point: 1, root: -1, opts: []int{3}, fstype: f[2]})
 		}
-		out = append(out, mountLine{fields: f, point: 1, root: -1, opts: []int{3}, fstype: f[2]})
 	}
 	return out
+}
+
+// cleanMountPoint reports whether a mount point is as the kernel writes
+// them (absolute and clean); anything else is dropped.
+func cleanMountPoint(mp string) bool {
+	return mp == "/" || (strings.HasPrefix(mp, "/") && path.Clean(mp) == mp)
 }
 
 // escapeMountPath escapes a path as the kernel does in mount lists.
