@@ -58,6 +58,7 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzSyscallArgs -fuzztime $(call fuzztime,80000x) -fuzzminimizetime $(FUZZMIN) ./runtime
 	$(GO) test -run XXX -fuzz FuzzSignalFrames -fuzztime $(call fuzztime,130000x) -fuzzminimizetime $(FUZZMIN) ./runtime
 	$(GO) test -run XXX -fuzz FuzzSeccomp -fuzztime $(call fuzztime,300000x) -fuzzminimizetime $(FUZZMIN) ./runtime
+	$(GO) test -run XXX -fuzz FuzzGuestMountTable -fuzztime $(call fuzztime,1000000x) -fuzzminimizetime $(FUZZMIN) ./runtime
 
 bench: deps
 	$(GO) test -run XXX -bench . -benchtime 200x -count 1 ./runtime ./test/bench

@@ -54,6 +54,9 @@ type Launch struct {
 	CgroupsPath   string
 	Resources     *specs.LinuxResources
 	Mounts        []specs.Mount
+	// linux.maskedPaths and linux.readonlyPaths, applied with the mounts.
+	MaskedPaths   []string
+	ReadonlyPaths []string
 	Hostname      string
 	Annotations   map[string]string
 	// Seccomp is linux.seccomp: the monitor filters the guest's syscalls
@@ -107,6 +110,8 @@ func FromSpec(bundle string, s *specs.Spec) (*Launch, error) {
 		l.CgroupsPath = lx.CgroupsPath
 		l.Resources = lx.Resources
 		l.Seccomp = lx.Seccomp
+		l.MaskedPaths = lx.MaskedPaths
+		l.ReadonlyPaths = lx.ReadonlyPaths
 		if r := lx.Resources; r != nil && r.Memory != nil && r.Memory.Limit != nil && *r.Memory.Limit > 0 {
 			l.Memory = uint64(*r.Memory.Limit)
 			l.MemoryLimited = true

@@ -75,7 +75,8 @@ type forkState struct {
 	Files     []forkFD
 	FileLimit int
 	Vfork     bool
-	Parent    int // the parent guest's pid
+	Parent    int  // the parent guest's pid
+	OwnMounts bool // fsState.ownMounts
 	// Shared file mappings, re-mapped shared in the child; their files
 	// follow the guest's descriptors.
 	Shared []sharedRange
@@ -164,7 +165,8 @@ func (t *thread) fork(req cloneRequest) uint64 {
 		Altstack: [3]uint64{t.altstack.sp, t.altstack.flags, t.altstack.size},
 		Memory:   p.mem.size, Strict: p.cfg.Strict, Trace: p.trace != nil,
 		Root: p.fs.root, Cwd: p.fs.cwdPath(), KVMDevice: p.cfg.KVMDevice, Exe: p.exe, Vfork: vfork, Parent: p.pid,
-		Seccomp: p.seccomp,
+		Seccomp:   p.seccomp,
+		OwnMounts: p.fs.ownMounts,
 	}
 	p.vclock.save(st)
 	regs := *t.regs
@@ -519,6 +521,7 @@ func restoreProcess(st *forkState) (*process, error) {
 		return nil, err
 	}
 	p.forked, p.parent = true, st.Parent
+	p.fs.ownMounts = st.OwnMounts
 	if err := p.mem.loadImage(childMemFD); err != nil {
 		return nil, err
 	}

@@ -27,6 +27,11 @@ type fsState struct {
 	cwd string // guest path of the working directory (confined mode)
 
 	v virtualFS // the emulated /proc and /dev (procfs.go)
+
+	// ownMounts: the monitor has a mount namespace of its own (a
+	// container's, holding its mounts), so the guest's mount lists show
+	// the mounts below the root (mounttab.go).
+	ownMounts bool
 }
 
 const resolveInRoot = unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS

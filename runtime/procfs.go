@@ -5,7 +5,7 @@ package runtime
 // Paths under /proc never reach the host's procfs: the whole tree is
 // synthesised here from the monitor's own state (the guest's fd table,
 // address-space map, argv and environment), and host files are only copied
-// (cpuinfo, meminfo). The host's /proc/<monitor pid> would expose the
+// (cpuinfo, meminfo), or filtered (the mount lists: mounttab.go). The host's /proc/<monitor pid> would expose the
 // monitor's memory and descriptors (KVM, vCPUs), so opens that land on a
 // procfs anywhere inside the guest root are refused as well (fs.go).
 //
@@ -359,12 +359,12 @@ func (p *process) follow(n vnode) (vnode, error) {
 func (p *process) procRoot() vnode {
 	pid := strconv.Itoa(p.pid)
 	return vnode{kind: vDir, path: "/proc", fd: -1, entries: func() []string {
-		return append([]string{"self", "thread-self", pid}, procPassthrough...)
+		return append([]string{"self", "thread-self", pid, "mounts"}, procPassthrough...)
 	}}
 }
 
 // Names in /proc/<pid>.
-var pidEntries = []string{"cmdline", "comm", "cwd", "environ", "exe", "fd", "maps", "root", "stat", "status"}
+var pidEntries = []string{"cgroup", "cmdline", "comm", "cwd", "environ", "exe", "fd", "maps", "mountinfo", "mounts", "root", "stat", "status"}
 
 func (p *process) child(dir vnode, name string) (vnode, bool) {
 	pid := strconv.Itoa(p.pid)
@@ -378,6 +378,8 @@ func (p *process) child(dir vnode, name string) (vnode, bool) {
 			return link(pid)
 		case "thread-self":
 			return link(pid)
+		case "mounts":
+			return link("self/mounts") // as Linux has it
 		case pid:
 			return vnode{kind: vDir, path: at, fd: -1, entries: func() []string { return pidEntries }}, true
 		}
@@ -408,6 +410,14 @@ func (p *process) child(dir vnode, name string) (vnode, bool) {
 			return file(p.procStatus)
 		case "stat":
 			return file(p.procStat)
+		case "cgroup":
+			// The monitor's: the container's cgroup, as a container
+			// without a cgroup namespace sees it (runc on cgroup v1).
+			return file(func() []byte { b, _ := os.ReadFile("/proc/self/cgroup"); return b })
+		case "mountinfo":
+			return file(func() []byte { return p.mountTable(true) })
+		case "mounts":
+			return file(func() []byte { return p.mountTable(false) })
 		}
 	case "/proc/" + pid + "/fd":
 		n, err := strconv.Atoi(name)

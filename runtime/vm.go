@@ -136,6 +136,9 @@ func Run(ctx context.Context, cfg Config) (ExitStatus, error) {
 		return ExitStatus{}, err
 	}
 	p.started = started
+	// Before Ready drops privileges: the parent's namespace link is
+	// readable only with them.
+	p.fs.ownMounts = ownMountNS()
 	main, err := p.load()
 	if err == nil && cfg.Ready != nil {
 		if err = cfg.Ready(); err == nil {

@@ -22,6 +22,11 @@ type cgroup struct {
 	v1   cgroup1.Cgroup
 	v2   *cgroup2.Manager
 	path string // below the cgroup root
+	// unified is the container's directory in a hybrid host's v2
+	// hierarchy (v1 controllers, cgroup2 at /sys/fs/cgroup/unified), or "".
+	// runc puts the container there too, so /proc/self/cgroup's "0::" line
+	// names the container (cgroup1 leaves it alone).
+	unified string
 
 	oomMu       sync.Mutex
 	oomReported uint64
@@ -96,7 +101,29 @@ func newCgroup(specPath string, res *specs.LinuxResources) (*cgroup, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cgroup %s: %w", path, err)
 	}
-	return &cgroup{v1: cg, path: path}, nil
+	c := &cgroup{v1: cg, path: path, unified: hybridDir(path)}
+	if c.unified != "" {
+		if err := os.MkdirAll(c.unified, 0o755); err != nil {
+			c.unified = "" // the v1 controllers are what limits the container
+		}
+	}
+	return c, nil
+}
+
+// hybridUnified is where a hybrid host mounts its v2 hierarchy.
+const hybridUnified = "/sys/fs/cgroup/unified"
+
+// cgroup2Magic is CGROUP2_SUPER_MAGIC (statfs f_type of a cgroup2 mount).
+const cgroup2Magic = 0x63677270
+
+// hybridDir returns path's directory in a hybrid host's v2 hierarchy, or
+// "" on a host without one.
+func hybridDir(path string) string {
+	var st unix.Statfs_t
+	if unix.Statfs(hybridUnified, &st) != nil || st.Type != cgroup2Magic || path == "/" || path == "" {
+		return ""
+	}
+	return filepath.Join(hybridUnified, path)
 }
 
 // loadCgroup opens an existing cgroup (cleanup after the shim died).
@@ -116,14 +143,20 @@ func loadCgroup(specPath string) *cgroup {
 	if err != nil {
 		return nil
 	}
-	return &cgroup{v1: cg}
+	return &cgroup{v1: cg, path: path, unified: hybridDir(path)}
 }
 
 func (c *cgroup) add(pid int) error {
 	if c.v2 != nil {
 		return c.v2.AddProc(uint64(pid))
 	}
-	return c.v1.Add(cgroup1.Process{Pid: pid})
+	if err := c.v1.Add(cgroup1.Process{Pid: pid}); err != nil {
+		return err
+	}
+	if c.unified != "" {
+		return os.WriteFile(filepath.Join(c.unified, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0)
+	}
+	return nil
 }
 
 func (c *cgroup) pids() ([]int, error) {
@@ -188,7 +221,15 @@ func (c *cgroup) delete() error {
 	if c.v2 != nil {
 		return c.v2.Delete()
 	}
-	return c.v1.Delete()
+	if err := c.v1.Delete(); err != nil {
+		return err
+	}
+	if c.unified != "" {
+		if err := unix.Rmdir(c.unified); err != nil && err != unix.ENOENT {
+			return fmt.Errorf("cgroup %s: %w", c.unified, err)
+		}
+	}
+	return nil
 }
 
 // allowKVM adds the monitor's one device, /dev/kvm, to the spec's device

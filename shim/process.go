@@ -47,6 +47,13 @@ const MountsFile = "km-mounts.json"
 // monitors of the init and of every exec enforce on their guests.
 const SeccompFile = "km-seccomp.json"
 
+// mountsFile is MountsFile's content (km --mounts, cmd/km/mounts.go).
+type mountsFile struct {
+	Mounts        []specs.Mount `json:"mounts"`
+	MaskedPaths   []string      `json:"maskedPaths,omitempty"`
+	ReadonlyPaths []string      `json:"readonlyPaths,omitempty"`
+}
+
 // Exit status the shim reports for a monitor that could not be waited for
 // (killed while the shim was away): SIGKILL's.
 const exitKilled = 128 + int(unix.SIGKILL)
@@ -285,11 +292,12 @@ func (p *proc) start(ctx context.Context, mc monitorConfig, c *container, joins 
 		}
 		args = append(args, "--seccomp", file)
 	}
-	if p.execID == "" && (len(c.launch.Mounts) > 0 || c.launch.Readonly) {
-		// The monitor applies the spec's mounts in a mount namespace of its
-		// own: they live and die with it, never visible on the host.
+	if p.execID == "" && (len(c.launch.Mounts) > 0 || c.launch.Readonly || len(c.launch.MaskedPaths) > 0 || len(c.launch.ReadonlyPaths) > 0) {
+		// The monitor applies the spec's mounts, masked and read-only
+		// paths in a mount namespace of its own: they live and die with
+		// it, never visible on the host.
 		file := filepath.Join(c.bundle, MountsFile)
-		data, _ := json.Marshal(c.launch.Mounts)
+		data, _ := json.Marshal(mountsFile{Mounts: c.launch.Mounts, MaskedPaths: c.launch.MaskedPaths, ReadonlyPaths: c.launch.ReadonlyPaths})
 		if err := os.WriteFile(file, data, 0o600); err != nil {
 			return err
 		}

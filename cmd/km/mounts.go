@@ -25,11 +25,25 @@ type specMount struct {
 // default devices every OCI runtime provides.
 var deviceNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
 
-// skippedTypes are never mounted for a guest. proc and sysfs would show the
-// host (the monitor has no pid namespace of its own), and a guest writing
-// /proc/<pid>/mem of a host process must be impossible; the others make no
-// sense without a guest kernel.
-var skippedTypes = map[string]bool{"proc": true, "sysfs": true, "cgroup": true, "cgroup2": true, "mqueue": true, "devpts": true}
+// mountsFile is what the runtime hands km in --mounts FILE: the spec's
+// mounts and its linux.maskedPaths and linux.readonlyPaths. A bare JSON
+// array (what older shims wrote) is the mounts alone.
+type mountsFile struct {
+	Mounts        []specMount `json:"mounts"`
+	MaskedPaths   []string    `json:"maskedPaths,omitempty"`
+	ReadonlyPaths []string    `json:"readonlyPaths,omitempty"`
+}
+
+// skippedTypes are never mounted for a guest. A procfs would show the
+// host's processes (the monitor has no pid namespace of its own), and a
+// guest writing /proc/<pid>/mem of a host process must be impossible: km
+// synthesises /proc instead (runtime/procfs.go). mqueue and devpts make no
+// sense without a guest kernel (km serves /dev/ptmx and /dev/pts itself).
+// sysfs is mounted (a fresh one, read-only as the spec says, of the
+// monitor's network namespace, which is the container's), and cgroup
+// mounts become read-only binds of the container's own cgroup
+// (mountCgroup).
+var skippedTypes = map[string]bool{"proc": true, "mqueue": true, "devpts": true}
 
 // applyMounts sets up the container's mounts inside root, in the monitor's
 // own mount namespace (the runtime creates it), so they vanish with the
@@ -46,13 +60,18 @@ func applyMounts(root, file string, readonly bool) error {
 	if err1 != nil || err2 != nil || self == parent {
 		return errors.New("--mounts needs a private mount namespace (the runtime creates it)")
 	}
-	var mounts []specMount
+	var spec mountsFile
 	if file != "" {
 		data, err := os.ReadFile(file)
 		if err != nil {
 			return err
 		}
-		if err := json.Unmarshal(data, &mounts); err != nil {
+		if strings.HasPrefix(strings.TrimSpace(string(data)), "[") {
+			err = json.Unmarshal(data, &spec.Mounts)
+		} else {
+			err = json.Unmarshal(data, &spec)
+		}
+		if err != nil {
 			return fmt.Errorf("%s: %v", file, err)
 		}
 	}
@@ -65,8 +84,14 @@ func applyMounts(root, file string, readonly bool) error {
 		return fmt.Errorf("root %s: %w", root, err)
 	}
 	defer unix.Close(rootFD)
-	for _, m := range mounts {
+	for _, m := range spec.Mounts {
 		if skippedTypes[m.Type] {
+			continue
+		}
+		if m.Type == "cgroup" || m.Type == "cgroup2" {
+			if err := mountCgroup(rootFD, m); err != nil {
+				return fmt.Errorf("cgroup mount on %s: %w", m.Destination, err)
+			}
 			continue
 		}
 		if err := mountOne(rootFD, m); err != nil {
@@ -79,6 +104,17 @@ func applyMounts(root, file string, readonly bool) error {
 					return fmt.Errorf("device /dev/%s: %w", n, err)
 				}
 			}
+		}
+	}
+	// runc's order: read-only paths, then masked ones, then the root.
+	for _, p := range spec.ReadonlyPaths {
+		if err := readonlyPath(rootFD, p); err != nil {
+			return fmt.Errorf("read-only path %s: %w", p, err)
+		}
+	}
+	for _, p := range spec.MaskedPaths {
+		if err := maskPath(rootFD, p); err != nil {
+			return fmt.Errorf("masked path %s: %w", p, err)
 		}
 	}
 	if readonly {

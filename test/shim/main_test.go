@@ -111,6 +111,13 @@ func build() error {
 	if err := goBuild(filepath.Join(rootfs, "gohello"), "./test/payloads/go/gohello"); err != nil {
 		return err
 	}
+	if err := goBuild(filepath.Join(rootfs, "gocgroup"), "./test/payloads/go/gocgroup"); err != nil {
+		return err
+	}
+	// Debian's static busybox (busybox-static) for shell-level checks.
+	if b, err := exec.Command("cp", "/bin/busybox", filepath.Join(rootfs, "busybox")).CombinedOutput(); err != nil {
+		return fmt.Errorf("busybox (scripts/install-test-deps.sh installs busybox-static): %v %s", err, b)
+	}
 	// A real ELF for another architecture.
 	if err := goBuild(filepath.Join(rootfs, "arm64prog"), "./test/payloads/go/gohello", "GOARCH=arm64"); err != nil {
 		return err
