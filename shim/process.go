@@ -34,11 +34,16 @@ const (
 	syncGo    = 'G'
 )
 
-// memoryHeadroom is added to a limited container's VM size so the
-// cgroup, not the end of guest memory, is what stops the guest: it covers
-// the guest layout's reserved ranges (stack, guard hole, system area) and
-// the monitor's own memory. Guest memory is reserved, not committed.
-const memoryHeadroom = 64 << 20
+// addressHeadroom is added to a container's VM size. With a memory limit the
+// cgroup, not the end of guest memory, must be what stops the guest (an OOM
+// kill: 137 and TaskOOM, as for any container), and programs reserve address
+// space they never touch: Go's runtime reserves about 1.2 GiB of PROT_NONE
+// page summaries and indexes before main (a VM of the limit alone kills any
+// Go program under a ~1 GiB limit), glibc 64 MiB per malloc arena. It also
+// covers the guest layout's reserved ranges (stack, guard hole) and the
+// monitor's own memory. Guest memory is reserved, not committed: headroom
+// the guest does not touch costs nothing.
+const addressHeadroom = 2 << 30
 
 // MountsFile in the bundle holds the spec's mounts for the init monitor.
 const MountsFile = "km-mounts.json"
@@ -250,11 +255,11 @@ func openOutput(ctx context.Context, p string) (*os.File, error) {
 func (p *proc) start(ctx context.Context, mc monitorConfig, c *container, joins []nsJoin, cloneflags uintptr) error {
 	l := p.launch
 	mem := c.launch.Memory
-	if c.launch.MemoryLimited && c.cg != nil {
-		// The cgroup enforces the limit on monitor and guest together, as
-		// for any container: the guest hitting it is an OOM kill (137 and
-		// TaskOOM), not an ENOMEM from a VM that ends just short of it.
-		mem += memoryHeadroom
+	if !c.launch.MemoryLimited || c.cg != nil {
+		// The cgroup (if any) enforces the limit on monitor and guest
+		// together; the VM only has to be large enough not to end first.
+		// Without a cgroup the VM's size is the only limit there is.
+		mem += addressHeadroom
 	}
 	args := []string{"--root", c.launch.Root, "--cwd", l.Cwd, "--memory", strconv.FormatUint(mem, 10),
 		"--clear-env", "--sync-fd", "3"}

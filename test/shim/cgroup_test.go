@@ -10,8 +10,9 @@ import (
 var cgroupMount = []string{"--mount", "type=cgroup,src=cgroup,dst=/sys/fs/cgroup,options=ro:nosuid:noexec:nodev"}
 
 // cgroupLimits: a CPU quota and a memory limit the guest can read back.
-// 1 GiB: a static Go program needs that much guest address space under km.
-var cgroupLimits = []string{"--cpus", "1", "--memory-limit", "1073741824"}
+// 128 MiB: a static Go program (which reserves ~1.2 GiB of address space
+// before main) must run under a limit far below that, as under runc.
+var cgroupLimits = []string{"--cpus", "1", "--memory-limit", "134217728"}
 
 // cgroupScript is what a shell in a container learns about its limits and
 // mounts (stdout and stderr both, so error messages are compared too).
@@ -49,13 +50,13 @@ func TestCgroupView(t *testing.T) {
 		{"go-no-cgroup-mount", cgroupLimits, []string{"/gocgroup"},
 			[]string{"mountinfo has a cgroup entry: false"}},
 		{"busybox", append(append([]string{}, cgroupLimits...), cgroupMount...), []string{"/busybox", "sh", "-c", cgroupScript},
-			[]string{"df ok", "1073741824", "100000", "own pid's cgroup read", "write refused", "mkdir refused", "lo"}},
+			[]string{"df ok", "134217728", "100000", "own pid's cgroup read", "write refused", "mkdir refused", "lo"}},
 	}
 	// The limits as the payload reads them on this host's cgroup version.
 	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
-		cases[0].want = append(cases[0].want, "v2 memory.max 1073741824", "v2 cpu.max 100000 100000")
+		cases[0].want = append(cases[0].want, "v2 memory.max 134217728", "v2 cpu.max 100000 100000")
 	} else {
-		cases[0].want = append(cases[0].want, "v1 memory.limit_in_bytes 1073741824", "v1 cpu.cfs_quota_us 100000")
+		cases[0].want = append(cases[0].want, "v1 memory.limit_in_bytes 134217728", "v1 cpu.cfs_quota_us 100000")
 	}
 	forEachDaemon(t, func(t *testing.T, d *daemon) {
 		before := snapshot()
@@ -107,7 +108,7 @@ func TestCgroupView(t *testing.T) {
 		done := d.startBackground(t, kmRuntime, id, append(append([]string{}, cgroupLimits...), cgroupMount...), "/sleeper")
 		r = d.ctr(nil, "task", "exec", "--exec-id", "e1", id, "/busybox", "sh", "-c",
 			"cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; grep -c -e ' - cgroup ' -e ' - cgroup2 ' /proc/self/mountinfo; grep -c '/"+id+"$' /proc/self/cgroup")
-		if f := strings.Fields(r.stdout); len(f) != 3 || f[0] != "1073741824" || f[1] == "0" || f[2] == "0" {
+		if f := strings.Fields(r.stdout); len(f) != 3 || f[0] != "134217728" || f[1] == "0" || f[2] == "0" {
 			t.Errorf("exec sees: %v", r)
 		}
 		d.ctr(nil, "task", "kill", "-s", "SIGKILL", id)
