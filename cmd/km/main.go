@@ -50,7 +50,7 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var (
 		root     = fs.String("root", "", "run with `DIR` as the guest's root directory (paths cannot leave it)")
-		memory   = fs.String("memory", "1G", "guest memory `SIZE` (K, M, G suffixes)")
+		memory   = fs.String("memory", "4G", "guest memory `SIZE` (K, M, G suffixes)")
 		cwd      = fs.String("cwd", "", "guest working `DIR` (a guest path)")
 		clearEnv = fs.Bool("clear-env", false, "start with an empty environment")
 		trace    = fs.Bool("trace", false, "log every guest syscall to stderr")
