@@ -281,17 +281,25 @@ func openExisting(rootFD int, p string) (int, error) {
 	return unix.Openat2(rootFD, path.Clean("/"+p), &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
 }
 
+// maskOrReadonlyTarget opens a masked or read-only path of the spec; ok is
+// false when there is nothing to do: the path is under the synthesised
+// /proc, or missing (runc skips those too).
+func maskOrReadonlyTarget(rootFD int, p string) (fd int, ok bool, err error) {
+	if inProc(p) {
+		return -1, false, nil
+	}
+	fd, err = openExisting(rootFD, p)
+	if errors.Is(err, unix.ENOENT) {
+		return -1, false, nil
+	}
+	return fd, err == nil, err
+}
+
 // maskPath hides a path as runc does: /dev/null over a file, an empty
 // read-only tmpfs over a directory; a missing path is left alone.
 func maskPath(rootFD int, p string) error {
-	if inProc(p) {
-		return nil
-	}
-	fd, err := openExisting(rootFD, p)
-	if errors.Is(err, unix.ENOENT) {
-		return nil
-	}
-	if err != nil {
+	fd, ok, err := maskOrReadonlyTarget(rootFD, p)
+	if !ok {
 		return err
 	}
 	defer unix.Close(fd)
@@ -309,14 +317,8 @@ func maskPath(rootFD int, p string) error {
 // readonlyPath makes a path read-only (a bind of it onto itself, remounted
 // read-only), as runc does; a missing path is left alone.
 func readonlyPath(rootFD int, p string) error {
-	if inProc(p) {
-		return nil
-	}
-	fd, err := openExisting(rootFD, p)
-	if errors.Is(err, unix.ENOENT) {
-		return nil
-	}
-	if err != nil {
+	fd, ok, err := maskOrReadonlyTarget(rootFD, p)
+	if !ok {
 		return err
 	}
 	target := fmt.Sprintf("/proc/self/fd/%d", fd)
