@@ -62,10 +62,12 @@ func TestCgroupView(t *testing.T) {
 		before := snapshot()
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
-				kmID, runcID := cid(t, "cg"), cid(t, "cg-runc")
+				kmID := cid(t, "cg")
 				got := d.runIn(kmRuntime, kmID, c.opts, c.argv...)
 				var want result
+				var runcID string
 				for i := 0; i < 3; i++ { // see compareWithRunc: ctr may lose runc's last lines
+					runcID = cid(t, "cg-runc") // a fresh id: a failed `run --rm` may leave its container
 					want = d.runIn(runcRuntime, runcID, c.opts, c.argv...)
 					if strings.ReplaceAll(want.stdout, runcID, "ID") == strings.ReplaceAll(got.stdout, kmID, "ID") {
 						break
@@ -74,7 +76,7 @@ func TestCgroupView(t *testing.T) {
 				// The container's cgroup is named after its id.
 				g, w := strings.ReplaceAll(got.stdout, kmID, "ID"), strings.ReplaceAll(want.stdout, runcID, "ID")
 				if g != w || got.code != want.code {
-					t.Errorf("km:   %v\nrunc: %v", got, want)
+					t.Errorf("km:   %v\nrunc: %v\n%s", got, want, d.logAbout(kmID))
 				}
 				lines := strings.Split(g, "\n")
 				for _, l := range c.want {

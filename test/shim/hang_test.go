@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -90,4 +91,27 @@ func procState(stat []byte) string {
 		return string(stat[i+2 : i+3])
 	}
 	return "?"
+}
+
+// logAbout returns containerd's log lines (the shims' included) that name
+// id, for a failure message; the kernel's last lines, in case something
+// outside km (the OOM killer) ended the container.
+func (d *daemon) logAbout(id string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "--- %s log lines naming %s:\n", d.name, id)
+	if log, err := os.ReadFile(d.logPath); err == nil {
+		for _, l := range strings.Split(string(log), "\n") {
+			if strings.Contains(l, id) {
+				b.WriteString(l + "\n")
+			}
+		}
+	}
+	if out, err := exec.Command("dmesg").Output(); err == nil {
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if len(lines) > 15 {
+			lines = lines[len(lines)-15:]
+		}
+		fmt.Fprintf(&b, "--- dmesg tail:\n%s\n", strings.Join(lines, "\n"))
+	}
+	return b.String()
 }
