@@ -158,7 +158,7 @@ func (s *Service) Create(ctx context.Context, r *taskv3.CreateTaskRequest) (_ *t
 	if st, err := os.Stat(launch.Root); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("rootfs %s is not a directory: %w", launch.Root, errdefs.ErrInvalidArgument)
 	}
-	if c.cg, err = newCgroup(launch.CgroupsPath, allowKVM(launch.Resources, c.mc.kvmDevice)); err != nil {
+	if c.cg, err = newCgroup(launch.CgroupsPath, allowDevices(launch.Resources, c.mc.kvmDevice)); err != nil {
 		return nil, err
 	}
 	var joins []nsJoin
