@@ -67,18 +67,21 @@ type proc struct {
 	launch     *oci.Launch
 	io         stdio
 
-	mu        sync.Mutex
-	state     procState
-	paused    bool
-	pid       int
-	status    int
-	exitedAt  time.Time
-	done      chan struct{}
-	cmd       *exec.Cmd
-	sync      *os.File
-	stdinW    io.WriteCloser
-	stdinR    io.ReadCloser
-	console   console.Console
+	mu       sync.Mutex
+	state    procState
+	paused   bool
+	pid      int
+	status   int
+	exitedAt time.Time
+	done     chan struct{}
+	cmd      *exec.Cmd
+	sync     *os.File
+	stdinW   io.WriteCloser
+	stdinR   io.ReadCloser
+	console  console.Console
+	// ttyEOF counts what a terminal's EOF (^D) waits for: CloseIO and
+	// the end of stdin's data (ttyEOFSteps).
+	ttyEOF    int
 	ioWG      sync.WaitGroup
 	closers   []io.Closer
 	startedAt time.Time
@@ -469,7 +472,10 @@ func (p *proc) wireConsole(ctx context.Context) error {
 			return fmt.Errorf("stdin: %w", err)
 		}
 		p.stdinR = in
-		go io.Copy(p.console, in)
+		go func() {
+			io.Copy(p.console, in)
+			p.ttyEOFStep()
+		}()
 	}
 	out, err := openOutput(ctx, p.io.stdout)
 	if err != nil {
@@ -535,6 +541,23 @@ func (p *proc) wait() {
 	p.exitedAt = time.Now()
 	p.mu.Unlock()
 	close(p.done)
+}
+
+// ttyEOFSteps: a terminal's stdin ends (^D) once CloseIO came and all of
+// stdin's data is in the terminal, in whichever order the two happen.
+const ttyEOFSteps = 2
+
+// ttyEOFStep records one of the two; the second writes ^D, which is EOF
+// for a reader at the start of a line.
+func (p *proc) ttyEOFStep() {
+	p.mu.Lock()
+	p.ttyEOF++
+	con := p.console
+	send := p.ttyEOF == ttyEOFSteps && con != nil
+	p.mu.Unlock()
+	if send {
+		con.Write([]byte{4})
+	}
 }
 
 func (p *proc) closeStdin() {

@@ -450,17 +450,17 @@ func (s *Service) CloseIO(ctx context.Context, r *taskv3.CloseIORequest) (*empty
 		return nil, err
 	}
 	if r.Stdin {
+		// The daemon closes its end of the stdin FIFO too: the copy
+		// drains what is still in the FIFO and then ends stdin (closing
+		// the monitor's pipe, or ^D on a terminal). Closing the FIFO
+		// here would drop that data: CRI's exec closes its end and sends
+		// CloseIO at once, with up to a FIFO's worth not yet copied.
 		p.mu.Lock()
-		con, in := p.console, p.stdinR
+		tty, in := p.console != nil, p.stdinR
 		p.mu.Unlock()
-		if con != nil {
-			// EOF on a terminal is ^D at the start of a line.
-			con.Write([]byte{4})
+		if tty && in != nil {
+			p.ttyEOFStep()
 		}
-		if in != nil {
-			in.Close()
-		}
-		p.closeStdin()
 	}
 	return &emptypb.Empty{}, nil
 }
