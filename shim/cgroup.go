@@ -210,17 +210,19 @@ var hostDevices = []struct{ major, minor int64 }{
 // allowDevices adds the monitor's own device, /dev/kvm, and hostDevices to
 // the spec's device cgroup rules (a spec's default-deny list would
 // otherwise stop the monitor from opening them), after the spec's own
-// rules, as runc appends its defaults. The guest never sees /dev/kvm: it
-// has no guest file descriptor.
+// rules, as runc appends its defaults. Resources with no device rules
+// restrict no device and stay so (on cgroup v2 a list of allows alone
+// would be a filter denying everything else). The guest never sees
+// /dev/kvm: it has no guest file descriptor.
 func allowDevices(res *specs.LinuxResources, device string) *specs.LinuxResources {
+	if res == nil || len(res.Devices) == 0 {
+		return res
+	}
 	if device == "" {
 		device = "/dev/kvm"
 	}
-	out := &specs.LinuxResources{}
-	if res != nil {
-		cp := *res
-		out = &cp
-	}
+	cp := *res
+	out := &cp
 	out.Devices = append([]specs.LinuxDeviceCgroup(nil), out.Devices...)
 	allow := func(major, minor int64, access string) {
 		out.Devices = append(out.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: &major, Minor: &minor, Access: access})

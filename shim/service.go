@@ -526,7 +526,10 @@ func (s *Service) Update(ctx context.Context, r *taskv3.UpdateTaskRequest) (*emp
 	if r.Resources == nil || json.Unmarshal(r.Resources.GetValue(), &res) != nil {
 		return nil, fmt.Errorf("update %s: unreadable resources: %w", r.ID, errdefs.ErrInvalidArgument)
 	}
-	if err := c.cg.update(&res); err != nil {
+	// CRI sends the whole resources section, its deny-all device rule
+	// included: the monitor's devices are allowed again, or the next
+	// exec's monitor could not open /dev/kvm.
+	if err := c.cg.update(allowDevices(&res, c.mc.kvmDevice)); err != nil {
 		return nil, err
 	}
 	return &emptypb.Empty{}, nil
