@@ -79,12 +79,12 @@ type proc struct {
 	stdinW   io.WriteCloser
 	stdinR   io.ReadCloser
 	console  console.Console
-	// ttyEOF counts what a terminal's EOF (^D) waits for: CloseIO and
-	// the end of stdin's data (ttyEOFSteps).
-	ttyEOF    int
-	ioWG      sync.WaitGroup
-	closers   []io.Closer
-	startedAt time.Time
+	// A terminal's EOF (^D) waits for both CloseIO and the end of
+	// stdin's data (ttyEOF).
+	closeIOSeen, stdinDrained, eofSent bool
+	ioWG                               sync.WaitGroup
+	closers                            []io.Closer
+	startedAt                          time.Time
 }
 
 func newProc(id, execID string, l *oci.Launch, s stdio) *proc {
@@ -474,7 +474,7 @@ func (p *proc) wireConsole(ctx context.Context) error {
 		p.stdinR = in
 		go func() {
 			io.Copy(p.console, in)
-			p.ttyEOFStep()
+			p.ttyEOF(false)
 		}()
 	}
 	out, err := openOutput(ctx, p.io.stdout)
@@ -543,17 +543,19 @@ func (p *proc) wait() {
 	close(p.done)
 }
 
-// ttyEOFSteps: a terminal's stdin ends (^D) once CloseIO came and all of
-// stdin's data is in the terminal, in whichever order the two happen.
-const ttyEOFSteps = 2
-
-// ttyEOFStep records one of the two; the second writes ^D, which is EOF
-// for a reader at the start of a line.
-func (p *proc) ttyEOFStep() {
+// ttyEOF records CloseIO (closeIO true) or the end of stdin's data
+// (false) for a terminal; once both came, in whichever order, it writes
+// ^D, which is EOF for a reader at the start of a line.
+func (p *proc) ttyEOF(closeIO bool) {
 	p.mu.Lock()
-	p.ttyEOF++
+	if closeIO {
+		p.closeIOSeen = true
+	} else {
+		p.stdinDrained = true
+	}
 	con := p.console
-	send := p.ttyEOF == ttyEOFSteps && con != nil
+	send := p.closeIOSeen && p.stdinDrained && !p.eofSent && con != nil
+	p.eofSent = p.eofSent || send
 	p.mu.Unlock()
 	if send {
 		con.Write([]byte{4})

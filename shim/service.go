@@ -459,7 +459,7 @@ func (s *Service) CloseIO(ctx context.Context, r *taskv3.CloseIORequest) (*empty
 		tty, in := p.console != nil, p.stdinR
 		p.mu.Unlock()
 		if tty && in != nil {
-			p.ttyEOFStep()
+			p.ttyEOF(true)
 		}
 	}
 	return &emptypb.Empty{}, nil
