@@ -123,6 +123,8 @@ type ctrSpec struct {
 	image  string                                    // "": the app image
 	sc     *runtimeapi.LinuxContainerSecurityContext // nil: the pod's namespaces, nothing else
 	mounts []*runtimeapi.Mount                       // volumes
+	stdin  bool                                      // stdin kept open (kubectl run -i)
+	tty    bool                                      // a terminal (kubectl run -t)
 }
 
 // create makes a container running argv in the pod, with its log at
@@ -150,6 +152,8 @@ func (p *pod) create(name string, s ctrSpec, argv ...string) string {
 			Envs:     []*runtimeapi.KeyValue{{Key: "KM_CRI", Value: "yes"}},
 			LogPath:  name + ".log",
 			Mounts:   s.mounts,
+			Stdin:    s.stdin,
+			Tty:      s.tty,
 			Linux: &runtimeapi.LinuxContainerConfig{
 				Resources:       &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: memoryLimit, OomScoreAdj: oomScoreAdj},
 				SecurityContext: sc,
