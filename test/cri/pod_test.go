@@ -124,6 +124,7 @@ type ctrSpec struct {
 	sc     *runtimeapi.LinuxContainerSecurityContext // nil: the pod's namespaces, nothing else
 	mounts []*runtimeapi.Mount                       // volumes
 	stdin  bool                                      // stdin kept open (kubectl run -i)
+	once   bool                                      // stdin closed after the first attach ends (StdinOnce)
 	tty    bool                                      // a terminal (kubectl run -t)
 }
 
@@ -145,15 +146,16 @@ func (p *pod) create(name string, s ctrSpec, argv ...string) string {
 	r, err := p.d.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{
 		PodSandboxId: p.id,
 		Config: &runtimeapi.ContainerConfig{
-			Metadata: &runtimeapi.ContainerMetadata{Name: name},
-			Image:    &runtimeapi.ImageSpec{Image: image},
-			Command:  argv[:1],
-			Args:     argv[1:],
-			Envs:     []*runtimeapi.KeyValue{{Key: "KM_CRI", Value: "yes"}},
-			LogPath:  name + ".log",
-			Mounts:   s.mounts,
-			Stdin:    s.stdin,
-			Tty:      s.tty,
+			Metadata:  &runtimeapi.ContainerMetadata{Name: name},
+			Image:     &runtimeapi.ImageSpec{Image: image},
+			Command:   argv[:1],
+			Args:      argv[1:],
+			Envs:      []*runtimeapi.KeyValue{{Key: "KM_CRI", Value: "yes"}},
+			LogPath:   name + ".log",
+			Mounts:    s.mounts,
+			Stdin:     s.stdin,
+			StdinOnce: s.once,
+			Tty:       s.tty,
 			Linux: &runtimeapi.LinuxContainerConfig{
 				Resources:       &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: memoryLimit, OomScoreAdj: oomScoreAdj},
 				SecurityContext: sc,

@@ -111,6 +111,8 @@ type streamResult struct {
 	TTYCode          int
 	AttachLine       string
 	AttachCode       int32
+	PipeOut, PipeErr string // non-TTY attach: stdout and stderr
+	PipeCode         int32
 	Forwarded        string // the HTTP status and body digest through port-forward
 }
 
@@ -150,6 +152,7 @@ func streamPod(t *testing.T, d *daemon, handler string, r *streamResult) {
 	bb := ctrSpec{image: streamImage}
 	server := p.run("httpd", bb, "/bin/httpd", "-f", "-p", fmt.Sprintf("127.0.0.1:%d", httpPort), "-h", "/www")
 	shell := p.run("shell", ctrSpec{image: streamImage, stdin: true, tty: true}, "/bin/sh")
+	pipe := p.run("pipe", ctrSpec{image: streamImage, stdin: true, once: true}, "/bin/sh", "-c", "cat; echo to stderr >&2; exit 6")
 
 	// An in-place resize before the execs: CRI sends the whole resources
 	// section again, device rules included, and the execs' monitors must
@@ -165,6 +168,7 @@ func streamPod(t *testing.T, d *daemon, handler string, r *streamResult) {
 	streamExec(t, p, server, r)
 	streamTTY(t, p, server, r)
 	streamAttach(t, p, shell, r)
+	streamAttachPipe(t, p, pipe, r)
 	streamPortForward(t, p, server, r)
 
 	// The execs' monitors are gone: only the container's own is left.
@@ -441,6 +445,40 @@ func streamAttach(t *testing.T, p *pod, id string, r *streamResult) {
 	// The container's output ended: so does the session.
 	if err := tm.end(); err != nil {
 		t.Errorf("attach: the session ended with %v", err)
+	}
+}
+
+// streamAttachPipe: `kubectl attach -i` (or `kubectl run -i`) to a
+// container with stdin and StdinOnce but no tty: what is written reaches
+// its stdin up to EOF, its stdout and stderr come back apart, and it ends
+// with its own exit code.
+func streamAttachPipe(t *testing.T, p *pod, id string, r *streamResult) {
+	in := wwwFile()
+	ctx, cancel := rpcCtx()
+	resp, err := p.d.rt.Attach(ctx, &runtimeapi.AttachRequest{ContainerId: id, Stdin: true, Stdout: true, Stderr: true})
+	cancel()
+	if err != nil {
+		t.Fatalf("Attach: %v", err)
+	}
+	var out, errOut bytes.Buffer
+	sctx, scancel := context.WithTimeout(context.Background(), streamTimeout)
+	err = executor(t, resp.Url).StreamWithContext(sctx, remotecommand.StreamOptions{Stdin: bytes.NewReader(in), Stdout: &out, Stderr: &errOut})
+	scancel()
+	if err != nil {
+		t.Errorf("attach -i: %v", err)
+	}
+	if !bytes.Equal(out.Bytes(), in) {
+		t.Errorf("attach -i: stdout is %d bytes, not the %d of stdin (first 100: %q)", out.Len(), len(in), head(out.Bytes()))
+	}
+	r.PipeOut = fmt.Sprintf("%d bytes, equal %v", out.Len(), bytes.Equal(out.Bytes(), in))
+	r.PipeErr = errOut.String()
+	if r.PipeErr != "to stderr\n" {
+		t.Errorf("attach -i: stderr %q", r.PipeErr)
+	}
+	s := p.waitExit(id)
+	r.PipeCode = s.ExitCode
+	if s.ExitCode != 6 {
+		t.Errorf("attach -i: exit code %d (reason %q), want 6", s.ExitCode, s.Reason)
 	}
 }
 
