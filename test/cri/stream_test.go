@@ -113,12 +113,12 @@ type streamResult struct {
 	AttachCode       int32
 	PipeOut, PipeErr string // non-TTY attach: stdout and stderr
 	PipeCode         int32
-	Forwarded        string // the HTTP status and body digest through port-forward
+	Forwarded        string // the HTTP status and body size through port-forward
 }
 
 // TestStream covers CRI's streaming calls, as `kubectl exec -i`,
-// `kubectl exec -it`, `kubectl attach -it` and `kubectl port-forward`
-// use them (the URL from Exec/Attach/PortForward, then SPDY to containerd's
+// `kubectl exec -it`, `kubectl attach -it`, `kubectl attach -i` and
+// `kubectl port-forward` use them (the URL from Exec/Attach/PortForward, then SPDY to containerd's
 // streaming server with client-go, as the API server's proxy does), in a
 // km pod and in a runc pod with the same containers, which must show the
 // same.
@@ -145,12 +145,11 @@ func TestStream(t *testing.T) {
 }
 
 // streamPod runs one pod with its own network namespace and drives the
-// four streaming paths in it.
+// streaming paths in it.
 func streamPod(t *testing.T, d *daemon, handler string, r *streamResult) {
 	before := snapshot()
 	p := runPod(t, d, podSpec{handler: handler, podNet: true})
-	bb := ctrSpec{image: streamImage}
-	server := p.run("httpd", bb, "/bin/httpd", "-f", "-p", fmt.Sprintf("127.0.0.1:%d", httpPort), "-h", "/www")
+	server := p.run("httpd", ctrSpec{image: streamImage}, "/bin/httpd", "-f", "-p", fmt.Sprintf("127.0.0.1:%d", httpPort), "-h", "/www")
 	shell := p.run("shell", ctrSpec{image: streamImage, stdin: true, tty: true}, "/bin/sh")
 	pipe := p.run("pipe", ctrSpec{image: streamImage, stdin: true, once: true}, "/bin/sh", "-c", "cat; echo to stderr >&2; exit 6")
 
