@@ -232,26 +232,49 @@ func (c *cgroup) delete() error {
 	return nil
 }
 
-// allowKVM adds the monitor's one device, /dev/kvm, to the spec's device
-// cgroup rules (a spec's default-deny list would otherwise stop the
-// monitor from opening it). The guest never sees the device: it has no
-// guest file descriptor.
-func allowKVM(res *specs.LinuxResources, device string) *specs.LinuxResources {
+// hostDevices are the character devices the monitor opens for its guest:
+// the ones km binds into a tmpfs /dev (cmd/km/mounts.go), which the guest
+// opens through the monitor. runc allows the same ones in every
+// container's device cgroup whatever the spec says (its AllowedDevices);
+// CRI's specs deny all devices and list none of them, so without these a
+// guest's open("/dev/null") (a shell's redirection, a fork's stdio) fails
+// with EPERM.
+var hostDevices = []struct{ major, minor int64 }{
+	{1, 3}, // null
+	{1, 5}, // zero
+	{1, 7}, // full
+	{1, 8}, // random
+	{1, 9}, // urandom
+	{5, 0}, // tty: the monitor's controlling terminal, when it has one
+}
+
+// allowDevices adds the monitor's own device, /dev/kvm, and hostDevices to
+// the spec's device cgroup rules (a spec's default-deny list would
+// otherwise stop the monitor from opening them), after the spec's own
+// rules, as runc appends its defaults. Resources with no device rules
+// restrict no device and stay so (on cgroup v2 a list of allows alone
+// would be a filter denying everything else). The guest never sees
+// /dev/kvm: it has no guest file descriptor.
+func allowDevices(res *specs.LinuxResources, device string) *specs.LinuxResources {
+	if res == nil || len(res.Devices) == 0 {
+		return res
+	}
 	if device == "" {
 		device = "/dev/kvm"
 	}
+	cp := *res
+	out := &cp
+	out.Devices = append([]specs.LinuxDeviceCgroup(nil), out.Devices...)
+	allow := func(major, minor int64, access string) {
+		out.Devices = append(out.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: &major, Minor: &minor, Access: access})
+	}
 	var st unix.Stat_t
-	if unix.Stat(device, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR {
-		return res
+	if unix.Stat(device, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFCHR {
+		allow(int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev)), "rw")
 	}
-	out := &specs.LinuxResources{}
-	if res != nil {
-		cp := *res
-		out = &cp
+	for _, d := range hostDevices {
+		allow(d.major, d.minor, "rw")
 	}
-	major, minor := int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev))
-	out.Devices = append(append([]specs.LinuxDeviceCgroup(nil), out.Devices...),
-		specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: &major, Minor: &minor, Access: "rw"})
 	return out
 }
 

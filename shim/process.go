@@ -83,21 +83,24 @@ type proc struct {
 	launch     *oci.Launch
 	io         stdio
 
-	mu        sync.Mutex
-	state     procState
-	paused    bool
-	pid       int
-	status    int
-	exitedAt  time.Time
-	done      chan struct{}
-	cmd       *exec.Cmd
-	sync      *os.File
-	stdinW    io.WriteCloser
-	stdinR    io.ReadCloser
-	console   console.Console
-	ioWG      sync.WaitGroup
-	closers   []io.Closer
-	startedAt time.Time
+	mu       sync.Mutex
+	state    procState
+	paused   bool
+	pid      int
+	status   int
+	exitedAt time.Time
+	done     chan struct{}
+	cmd      *exec.Cmd
+	sync     *os.File
+	stdinW   io.WriteCloser
+	stdinR   io.ReadCloser
+	console  console.Console
+	// A terminal's EOF (^D) waits for both CloseIO and the end of
+	// stdin's data (ttyEOF).
+	closeIOSeen, stdinDrained, eofSent bool
+	ioWG                               sync.WaitGroup
+	closers                            []io.Closer
+	startedAt                          time.Time
 }
 
 func newProc(id, execID string, l *oci.Launch, s stdio) *proc {
@@ -500,7 +503,10 @@ func (p *proc) wireConsole(ctx context.Context) error {
 			return fmt.Errorf("stdin: %w", err)
 		}
 		p.stdinR = in
-		go io.Copy(p.console, in)
+		go func() {
+			io.Copy(p.console, in)
+			p.ttyEOF(false)
+		}()
 	}
 	out, err := openOutput(ctx, p.io.stdout)
 	if err != nil {
@@ -566,6 +572,25 @@ func (p *proc) wait() {
 	p.exitedAt = time.Now()
 	p.mu.Unlock()
 	close(p.done)
+}
+
+// ttyEOF records CloseIO (closeIO true) or the end of stdin's data
+// (false) for a terminal; once both came, in whichever order, it writes
+// ^D, which is EOF for a reader at the start of a line.
+func (p *proc) ttyEOF(closeIO bool) {
+	p.mu.Lock()
+	if closeIO {
+		p.closeIOSeen = true
+	} else {
+		p.stdinDrained = true
+	}
+	con := p.console
+	send := p.closeIOSeen && p.stdinDrained && !p.eofSent && con != nil
+	p.eofSent = p.eofSent || send
+	p.mu.Unlock()
+	if send {
+		con.Write([]byte{4})
+	}
 }
 
 func (p *proc) closeStdin() {

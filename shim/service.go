@@ -158,7 +158,7 @@ func (s *Service) Create(ctx context.Context, r *taskv3.CreateTaskRequest) (_ *t
 	if st, err := os.Stat(launch.Root); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("rootfs %s is not a directory: %w", launch.Root, errdefs.ErrInvalidArgument)
 	}
-	if c.cg, err = newCgroup(launch.CgroupsPath, allowKVM(launch.Resources, c.mc.kvmDevice)); err != nil {
+	if c.cg, err = newCgroup(launch.CgroupsPath, allowDevices(launch.Resources, c.mc.kvmDevice)); err != nil {
 		return nil, err
 	}
 	var joins []nsJoin
@@ -451,17 +451,17 @@ func (s *Service) CloseIO(ctx context.Context, r *taskv3.CloseIORequest) (*empty
 		return nil, err
 	}
 	if r.Stdin {
+		// The daemon closes its end of the stdin FIFO too: the copy
+		// drains what is still in the FIFO and then ends stdin (closing
+		// the monitor's pipe, or ^D on a terminal). Closing the FIFO
+		// here would drop that data: CRI's exec closes its end and sends
+		// CloseIO at once, with up to a FIFO's worth not yet copied.
 		p.mu.Lock()
-		con, in := p.console, p.stdinR
+		tty, in := p.console != nil, p.stdinR
 		p.mu.Unlock()
-		if con != nil {
-			// EOF on a terminal is ^D at the start of a line.
-			con.Write([]byte{4})
+		if tty && in != nil {
+			p.ttyEOF(true)
 		}
-		if in != nil {
-			in.Close()
-		}
-		p.closeStdin()
 	}
 	return &emptypb.Empty{}, nil
 }
@@ -527,7 +527,10 @@ func (s *Service) Update(ctx context.Context, r *taskv3.UpdateTaskRequest) (*emp
 	if r.Resources == nil || json.Unmarshal(r.Resources.GetValue(), &res) != nil {
 		return nil, fmt.Errorf("update %s: unreadable resources: %w", r.ID, errdefs.ErrInvalidArgument)
 	}
-	if err := c.cg.update(&res); err != nil {
+	// CRI sends the whole resources section, its deny-all device rule
+	// included: the monitor's devices are allowed again, or the next
+	// exec's monitor could not open /dev/kvm.
+	if err := c.cg.update(allowDevices(&res, c.mc.kvmDevice)); err != nil {
 		return nil, err
 	}
 	return &emptypb.Empty{}, nil

@@ -123,6 +123,9 @@ type ctrSpec struct {
 	image  string                                    // "": the app image
 	sc     *runtimeapi.LinuxContainerSecurityContext // nil: the pod's namespaces, nothing else
 	mounts []*runtimeapi.Mount                       // volumes
+	stdin  bool                                      // stdin kept open (kubectl run -i)
+	once   bool                                      // stdin closed after the first attach ends (StdinOnce)
+	tty    bool                                      // a terminal (kubectl run -t)
 }
 
 // create makes a container running argv in the pod, with its log at
@@ -143,13 +146,16 @@ func (p *pod) create(name string, s ctrSpec, argv ...string) string {
 	r, err := p.d.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{
 		PodSandboxId: p.id,
 		Config: &runtimeapi.ContainerConfig{
-			Metadata: &runtimeapi.ContainerMetadata{Name: name},
-			Image:    &runtimeapi.ImageSpec{Image: image},
-			Command:  argv[:1],
-			Args:     argv[1:],
-			Envs:     []*runtimeapi.KeyValue{{Key: "KM_CRI", Value: "yes"}},
-			LogPath:  name + ".log",
-			Mounts:   s.mounts,
+			Metadata:  &runtimeapi.ContainerMetadata{Name: name},
+			Image:     &runtimeapi.ImageSpec{Image: image},
+			Command:   argv[:1],
+			Args:      argv[1:],
+			Envs:      []*runtimeapi.KeyValue{{Key: "KM_CRI", Value: "yes"}},
+			LogPath:   name + ".log",
+			Mounts:    s.mounts,
+			Stdin:     s.stdin,
+			StdinOnce: s.once,
+			Tty:       s.tty,
 			Linux: &runtimeapi.LinuxContainerConfig{
 				Resources:       &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: memoryLimit, OomScoreAdj: oomScoreAdj},
 				SecurityContext: sc,
