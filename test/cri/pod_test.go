@@ -259,6 +259,7 @@ func (p *pod) readLog(name string) []logLine {
 		p.t.Fatalf("log of %s: %v", name, err)
 	}
 	var out []logLine
+	partial := map[string]string{}
 	for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
 		if l == "" {
 			continue
@@ -270,10 +271,19 @@ func (p *pod) readLog(name string) []logLine {
 		if _, err := time.Parse(time.RFC3339Nano, m[1]); err != nil {
 			p.t.Fatalf("log of %s: bad time in %q: %v", name, l, err)
 		}
-		if m[3] != "F" {
-			p.t.Fatalf("log of %s: partial line %q", name, l)
+		if m[3] == "P" {
+			// A line split where containerd's read ended (the kubelet
+			// joins these parts as well).
+			partial[m[2]] += m[4]
+			continue
 		}
-		out = append(out, logLine{m[2], m[4]})
+		out = append(out, logLine{m[2], partial[m[2]] + m[4]})
+		delete(partial, m[2])
+	}
+	for _, stream := range []string{"stdout", "stderr"} {
+		if rest, ok := partial[stream]; ok {
+			out = append(out, logLine{stream, rest})
+		}
 	}
 	return out
 }

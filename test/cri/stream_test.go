@@ -111,7 +111,7 @@ type streamResult struct {
 	TTYCode          int
 	AttachLine       string
 	AttachCode       int32
-	PipeOut, PipeErr string // non-TTY attach: stdout and stderr
+	PipeOut          string // non-TTY attach: its stdout, as the CRI log has it
 	PipeCode         int32
 	Forwarded        string // the HTTP status and body size through port-forward
 }
@@ -451,8 +451,16 @@ func streamAttach(t *testing.T, p *pod, id string, r *streamResult) {
 // container with stdin and StdinOnce but no tty: what is written reaches
 // its stdin up to EOF, its stdout and stderr come back apart, and it ends
 // with its own exit code.
+//
+// What containerd 1.6 streams back may lose its tail, for runc as for km:
+// the attach session ends at the container's exit while up to a pipe's
+// worth of output is still on its way (seen: 225280 and 229376 of 262144
+// bytes, under both runtimes). The session's output must be a prefix of
+// what was sent; the container's CRI log, complete once containerd closes
+// it, must have all of it.
 func streamAttachPipe(t *testing.T, p *pod, id string, r *streamResult) {
 	in := wwwFile()
+	in = in[:bytes.LastIndexByte(in, '\n')+1] // whole lines, as the log keeps them
 	ctx, cancel := rpcCtx()
 	resp, err := p.d.rt.Attach(ctx, &runtimeapi.AttachRequest{ContainerId: id, Stdin: true, Stdout: true, Stderr: true})
 	cancel()
@@ -466,18 +474,25 @@ func streamAttachPipe(t *testing.T, p *pod, id string, r *streamResult) {
 	if err != nil {
 		t.Errorf("attach -i: %v", err)
 	}
-	if !bytes.Equal(out.Bytes(), in) {
-		t.Errorf("attach -i: stdout is %d bytes, not the %d of stdin (first 100: %q)", out.Len(), len(in), head(out.Bytes()))
+	if !bytes.HasPrefix(in, out.Bytes()) {
+		t.Errorf("attach -i: stdout (%d bytes) is not what stdin sent (%d bytes; first 100: %q)", out.Len(), len(in), head(out.Bytes()))
 	}
-	r.PipeOut = fmt.Sprintf("%d bytes, equal %v", out.Len(), bytes.Equal(out.Bytes(), in))
-	r.PipeErr = errOut.String()
-	if r.PipeErr != "to stderr\n" {
-		t.Errorf("attach -i: stderr %q", r.PipeErr)
+	if e := errOut.String(); e != "to stderr\n" && e != "" {
+		t.Errorf("attach -i: stderr %q", e)
 	}
 	s := p.waitExit(id)
 	r.PipeCode = s.ExitCode
 	if s.ExitCode != 6 {
 		t.Errorf("attach -i: exit code %d (reason %q), want 6", s.ExitCode, s.Reason)
+	}
+	lines := p.exitedLog("pipe")
+	logged := strings.Join(stdout(lines), "\n") + "\n"
+	r.PipeOut = fmt.Sprintf("%d bytes logged, equal %v", len(logged), logged == string(in))
+	if logged != string(in) {
+		t.Errorf("attach -i: the CRI log has %d bytes of stdout, not the %d of stdin", len(logged), len(in))
+	}
+	if !contains(lines, logLine{"stderr", "to stderr"}) {
+		t.Errorf("attach -i: no stderr line in the CRI log")
 	}
 }
 
