@@ -359,7 +359,8 @@ func (tm *terminal) end() error {
 }
 
 // pollSize types `stty size` lines until the shell reports want: the size
-// travels on its own stream, so the shell may see it a line later.
+// travels on its own stream, so the shell may see it a line later (or run
+// the first one before any size is set).
 func pollSize(t *testing.T, tm *terminal, want string, seq *int, from int) int {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -367,7 +368,9 @@ func pollSize(t *testing.T, tm *terminal, want string, seq *int, from int) int {
 	for time.Now().Before(deadline) {
 		*seq++
 		tm.typeLine(fmt.Sprintf(`echo "size%d=$(stty size)"`, *seq))
-		re := regexp.MustCompile(fmt.Sprintf(`size%d=(\d+ \d+)\r?\n`, *seq))
+		// Empty until the first size arrives (busybox's stty fails on 0x0);
+		// never the echo of the typed line, which has "$(stty size)" there.
+		re := regexp.MustCompile(fmt.Sprintf(`size%d=(\d+ \d+|)\r?\n`, *seq))
 		m, next, ok := tm.waitFor(re, from, 10*time.Second)
 		if !ok {
 			t.Fatalf("tty: no answer to `stty size`; output %q", tm.output())
@@ -452,12 +455,13 @@ func streamAttach(t *testing.T, p *pod, id string, r *streamResult) {
 // its stdin up to EOF, its stdout and stderr come back apart, and it ends
 // with its own exit code.
 //
-// What containerd 1.6 streams back may lose its tail, for runc as for km:
-// the attach session ends at the container's exit while up to a pipe's
-// worth of output is still on its way (seen: 225280 and 229376 of 262144
-// bytes, under both runtimes). The session's output must be a prefix of
-// what was sent; the container's CRI log, complete once containerd closes
-// it, must have all of it.
+// What containerd 1.6 streams back, and even what it logs, may lose its
+// tail, for runc as for km: the attach session ends at the container's exit
+// while up to a pipe's worth of output is still on its way (seen: 225280 and
+// 229376 of 262144 bytes streamed, 163840 logged, under both runtimes). The
+// session's output must be a prefix of what was sent; the container's CRI
+// log, complete once containerd closes it, must have all of it on 2.2 and a
+// prefix on 1.6.
 func streamAttachPipe(t *testing.T, p *pod, id string, r *streamResult) {
 	in := wwwFile()
 	in = in[:bytes.LastIndexByte(in, '\n')+1] // whole lines, as the log keeps them
@@ -487,9 +491,21 @@ func streamAttachPipe(t *testing.T, p *pod, id string, r *streamResult) {
 	}
 	lines := p.exitedLog("pipe")
 	logged := strings.Join(stdout(lines), "\n") + "\n"
-	r.PipeOut = fmt.Sprintf("%d bytes logged, equal %v", len(logged), logged == string(in))
-	if logged != string(in) {
-		t.Errorf("attach -i: the CRI log has %d bytes of stdout, not the %d of stdin", len(logged), len(in))
+	if p.d.name == "containerd-1.6" {
+		// containerd 1.6 also cuts what reaches the log at the exit, for
+		// runc as for km (seen: 163840 and 196608 of 262132 bytes under
+		// both); 2.2 does not.
+		r.PipeOut = fmt.Sprintf("a prefix of stdin logged: %v", strings.HasPrefix(string(in), logged[:len(logged)-1]))
+		if !strings.HasPrefix(string(in), logged[:len(logged)-1]) {
+			t.Errorf("attach -i: the CRI log's stdout is not what stdin sent (%d bytes; first 100: %q)", len(logged), head([]byte(logged)))
+		}
+	} else if r.PipeOut = fmt.Sprintf("%d bytes logged, equal %v", len(logged), logged == string(in)); logged != string(in) {
+		same := 0
+		for same < min(len(logged), len(in)) && logged[same] == in[same] {
+			same++
+		}
+		t.Errorf("attach -i: the CRI log has %d bytes of stdout, not the %d of stdin; they part at byte %d: %q vs %q",
+			len(logged), len(in), same, head([]byte(logged[same:])), head(in[same:]))
 	}
 	if !contains(lines, logLine{"stderr", "to stderr"}) {
 		t.Errorf("attach -i: no stderr line in the CRI log")
