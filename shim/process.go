@@ -45,6 +45,10 @@ const (
 // the guest does not touch costs nothing.
 const addressHeadroom = 2 << 30
 
+// maxVM is the largest VM km lays out (runtime.MaxMemory); the headroom
+// never pushes a VM past it.
+const maxVM = 256 << 30
+
 // MountsFile in the bundle holds the spec's mounts for the init monitor.
 const MountsFile = "km-mounts.json"
 
@@ -262,7 +266,7 @@ func (p *proc) start(ctx context.Context, mc monitorConfig, c *container, joins 
 		// The cgroup (if any) enforces the limit on monitor and guest
 		// together; the VM only has to be large enough not to end first.
 		// Without a cgroup the VM's size is the only limit there is.
-		mem += addressHeadroom
+		mem = min(mem+addressHeadroom, max(mem, maxVM))
 	}
 	args := []string{"--root", c.launch.Root, "--cwd", l.Cwd, "--memory", strconv.FormatUint(mem, 10),
 		"--clear-env", "--sync-fd", "3"}
