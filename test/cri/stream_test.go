@@ -311,7 +311,10 @@ func startTerminal(t *testing.T, rawURL string, sizes sizeQueue) *terminal {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), streamTimeout)
 		defer cancel()
-		tm.done <- ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: pr, Stdout: tm, Tty: true, TerminalSizeQueue: sizes})
+		err := ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: pr, Stdout: tm, Tty: true, TerminalSizeQueue: sizes})
+		// Typing into an ended session fails instead of blocking.
+		pr.CloseWithError(fmt.Errorf("the session ended: %v", err))
+		tm.done <- err
 	}()
 	return tm
 }
