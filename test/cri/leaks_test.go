@@ -1,8 +1,6 @@
 package cri_test
 
 import (
-	"crypto/sha256"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -35,8 +33,7 @@ func snapshot() resources {
 // shimSocket is the socket the km shim serves a pod on (as
 // cmd/containerd-shim-km-v2 names it: one shim per sandbox id).
 func (d *daemon) shimSocket(podID string) string {
-	sum := sha256.Sum256([]byte(d.sock + "\x00" + criNamespace + "\x00" + podID))
-	return filepath.Join("/run/km/s", fmt.Sprintf("%x", sum[:16]))
+	return hostres.ShimSocket(d.sock, criNamespace, podID)
 }
 
 // checkNoLeaks waits for the shim's asynchronous exit, then checks that

@@ -3,6 +3,8 @@
 package hostres
 
 import (
+	"crypto/sha256"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,4 +71,12 @@ func Added(before, now []string) []string {
 		}
 	}
 	return out
+}
+
+// ShimSocket is the socket the km shim serves a group (a container id, or
+// a pod's sandbox id) on for one containerd address and namespace, named
+// as cmd/containerd-shim-km-v2's socketPath names it.
+func ShimSocket(address, namespace, group string) string {
+	sum := sha256.Sum256([]byte(address + "\x00" + namespace + "\x00" + group))
+	return filepath.Join("/run/km/s", fmt.Sprintf("%x", sum[:16]))
 }

@@ -1,7 +1,6 @@
 package shim_test
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -53,8 +52,7 @@ func registerID(id string) {
 		addrs = append(addrs, [2]string{d.sock, "default"})
 	}
 	for _, a := range addrs {
-		sum := sha256.Sum256([]byte(a[0] + "\x00" + a[1] + "\x00" + id))
-		ourSockets.Store(filepath.Join("/run/km/s", fmt.Sprintf("%x", sum[:16])), true)
+		ourSockets.Store(hostres.ShimSocket(a[0], a[1], id), true)
 	}
 }
 
